@@ -1,0 +1,202 @@
+//! The `detach` command line (clap derive) and its translation into a [`Config`].
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::error::{Error, exit};
+use crate::{Config, Daemon, LogPaths, Mode, SuperviseOptions};
+
+const EXAMPLES: &str = "\
+Examples:
+  Start a server as a daemon, its output appended to a log:
+    detach --log /var/log/app.log --pidfile /run/app.pid -- server --port 8080
+  Rotate that log (logrotate postrotate): the supervisor reopens it by path:
+    kill -HUP \"$(cat /run/app.pid)\"
+  Under systemd (Type=simple or Type=notify), no fork:
+    detach --foreground --log /var/log/app.log -- server
+  No supervisor, the command itself holds the log (no reopen):
+    detach --exec --log /var/log/app.log -- server
+
+Exit status: 0 once the command has been exec'd; 64 usage; 67 unknown user or
+group; 71 system error; 73 cannot create a log or pidfile; 75 already running;
+77 not permitted; 126 cannot execute; 127 not found. With --foreground, the
+command's status (128+N if killed by signal N).";
+
+/// Run a command as a daemon, its stdout and stderr kept in log files that can be rotated.
+#[derive(Parser, Debug)]
+#[command(name = "detach", version, after_help = EXAMPLES, max_term_width = 100)]
+pub struct Cli {
+    /// Append the command's stdout and stderr to PATH, in the order written
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["stdout", "stderr"])]
+    log: Option<PathBuf>,
+
+    /// Append the command's stdout to PATH (stderr to /dev/null unless --stderr)
+    #[arg(long, value_name = "PATH")]
+    stdout: Option<PathBuf>,
+
+    /// Append the command's stderr to PATH (stdout to /dev/null unless --stdout)
+    #[arg(long, value_name = "PATH")]
+    stderr: Option<PathBuf>,
+
+    /// Write the supervisor's pid to PATH, locked while it runs, removed at exit
+    #[arg(long, value_name = "PATH")]
+    pidfile: Option<PathBuf>,
+
+    /// Write the command's own pid to PATH (locked and removed like --pidfile)
+    #[arg(long, value_name = "PATH")]
+    child_pidfile: Option<PathBuf>,
+
+    /// Name of the supervisor as ps shows it [default: "detach: COMMAND"]
+    #[arg(long, value_name = "TEXT")]
+    title: Option<String>,
+
+    /// Do not fork or detach: supervise in the foreground, exit with the command's status
+    #[arg(long, conflicts_with = "exec")]
+    foreground: bool,
+
+    /// Daemonize and exec the command itself: no supervisor, so no log reopening
+    #[arg(long)]
+    exec: bool,
+
+    /// Working directory [default: / ; with --foreground, the current one]
+    #[arg(long, value_name = "DIR")]
+    chdir: Option<PathBuf>,
+
+    /// File mode creation mask, octal [default: 022 ; with --foreground, inherited]
+    #[arg(long, value_name = "MODE", value_parser = parse_octal)]
+    umask: Option<u32>,
+
+    /// Run the command as USER (name or uid) with its groups; logs and pidfiles are opened first
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+
+    /// Run the command with primary group GROUP (name or gid)
+    #[arg(long, value_name = "GROUP")]
+    group: Option<String>,
+
+    /// Signal that makes the supervisor reopen its logs (HUP is then forwarded)
+    #[arg(long, value_name = "SIG", default_value = "HUP", value_parser = parse_signal)]
+    reopen_signal: i32,
+
+    /// Do not check once a second whether a log was moved or deleted
+    #[arg(long)]
+    no_watch: bool,
+
+    /// Mode of the log files detach creates, octal, before the umask
+    #[arg(long, value_name = "MODE", default_value = "0640", value_parser = parse_octal)]
+    log_mode: u32,
+
+    /// Owner of the log files detach creates
+    #[arg(long, value_name = "USER[:GROUP]")]
+    log_owner: Option<String>,
+
+    /// After TERM, seconds to wait before the command's process group gets KILL
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    kill_timeout: Duration,
+
+    /// After the command exits, seconds to keep draining output of its orphans [default: no limit]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    drain_timeout: Option<Duration>,
+
+    /// The command to run, and its arguments
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+fn parse_octal(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("'{s}' is not an octal mode (like 022 or 0640)"))
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| format!("'{s}' is not a number of seconds"))
+}
+
+fn parse_signal(s: &str) -> Result<i32, String> {
+    use std::str::FromStr;
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).map(|s| s as i32).map_err(|_| format!("no signal {n}"));
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let sig = nix::sys::signal::Signal::from_str(&name).map_err(|_| format!("unknown signal '{s}'"))?;
+    match sig as i32 {
+        libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD | libc::SIGTERM => {
+            Err(format!("{name} cannot be the reopen signal"))
+        }
+        n => Ok(n),
+    }
+}
+
+impl Cli {
+    fn into_config(self) -> Config {
+        let mode = match (self.foreground, self.exec) {
+            (true, _) => Mode::Foreground,
+            (_, true) => Mode::Exec,
+            _ => Mode::Daemon,
+        };
+        // In the foreground, a service manager has already set the directory
+        // and umask it wants: keep them unless asked.
+        let (chdir, umask) = match mode {
+            Mode::Foreground => (self.chdir, self.umask),
+            _ => (Some(self.chdir.unwrap_or_else(|| "/".into())), Some(self.umask.unwrap_or(0o022))),
+        };
+        let mut daemon = Daemon {
+            logs: LogPaths { log: self.log, stdout: self.stdout, stderr: self.stderr },
+            pidfile: self.pidfile,
+            user: self.user,
+            group: self.group,
+            log_owner: self.log_owner,
+            ..Daemon::default()
+        }
+        .chdir(chdir)
+        .umask(umask);
+        daemon.log_options.mode = self.log_mode;
+        Config {
+            daemon,
+            mode,
+            command: self.command,
+            child_pidfile: self.child_pidfile,
+            title: self.title,
+            supervise: SuperviseOptions {
+                reopen_signal: self.reopen_signal,
+                watch: !self.no_watch,
+                kill_timeout: self.kill_timeout,
+                drain_timeout: self.drain_timeout,
+            },
+        }
+    }
+}
+
+/// The whole of `detach`'s main: parse, run, print one error line, exit.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    match crate::run(cli.into_config()) {
+        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// One line, one write: `detach: cannot open log '/x': Permission denied (os error 13)`.
+fn report(e: &Error) {
+    let _ = std::io::stderr().write_all(format!("detach: {e}\n").as_bytes());
+}

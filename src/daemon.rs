@@ -1,0 +1,217 @@
+//! Every fork of the crate lives here: fork/setsid/fork with a status pipe
+//! back to the first parent, and the spawn or exec of the command.
+//!
+//! The daemonizing forks happen while the process is single-threaded (checked),
+//! so the daemon that goes on after them is an ordinary process. The fork that
+//! starts the command goes through std's `Command`, which reports an exec
+//! failure (errno) through its own close-on-exec pipe; our `pre_exec` hook
+//! only makes system calls on data prepared before the fork.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+use nix::fcntl::OFlag;
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, fork, pipe2, setsid};
+
+use crate::error::{Error, Result, exit};
+use crate::user::{Credentials, drop_privileges};
+
+/// The daemon's end of the status pipe: how the first parent, still attached
+/// to the caller's terminal, learns whether the command really started.
+pub struct Reporter {
+    pipe: File,
+}
+
+impl Reporter {
+    /// Tells the first parent that all went well (it exits 0).
+    pub fn success(mut self) {
+        let _ = self.pipe.write_all(&[exit::OK]);
+    }
+
+    /// Hands `err` to the first parent, which prints it and exits with its
+    /// code; then ends this process.
+    pub fn fail(mut self, err: &Error) -> ! {
+        let code = err.exit_code();
+        let mut msg = vec![code];
+        msg.extend_from_slice(err.to_string().as_bytes());
+        let _ = self.pipe.write_all(&msg);
+        drop(self.pipe);
+        std::process::exit(code.into())
+    }
+}
+
+/// What an empty report means: in `--exec` mode the close-on-exec pipe closing
+/// with nothing in it *is* the success report; a supervisor always writes one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Silence {
+    MeansExec,
+    MeansDeath,
+}
+
+/// fork, setsid, fork: the daemon is in a new session but not its leader, so
+/// it can never acquire a controlling terminal by opening one. Returns in the
+/// daemon only. The first parent waits for the daemon's report and exits 0 on
+/// success; on failure it returns the daemon's error to the caller.
+/// Inherited fds above 2, except `keep`, are closed in the daemon.
+pub fn daemonize(keep: &[RawFd], silence: Silence) -> Result<Reporter> {
+    ensure_single_threaded()?;
+    let (rd, wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("cannot create status pipe", e))?;
+    // SAFETY: the process is single-threaded (checked above), so the child is
+    // a complete copy and may go on running ordinary Rust code.
+    match unsafe { fork() }.map_err(|e| Error::os("cannot fork", e))? {
+        ForkResult::Parent { child } => {
+            drop(wr);
+            let report = read_report(rd, silence);
+            let _ = waitpid(child, None); // the middle process exits at once
+            match report {
+                Ok(()) => std::process::exit(0),
+                Err(e) => return Err(e),
+            }
+        }
+        ForkResult::Child => drop(rd),
+    }
+    // Cannot fail: a fresh child is never a process group leader.
+    let _ = setsid();
+    // SAFETY: still single-threaded, as above.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {}
+        Ok(ForkResult::Parent { .. }) => {
+            // SAFETY: _exit skips atexit handlers and stdio flushing, which
+            // belong to the original process, not to this transient copy.
+            unsafe { libc::_exit(0) }
+        }
+        Err(e) => Reporter { pipe: File::from(wr) }.fail(&Error::os("cannot fork", e)),
+    }
+    let mut keep = keep.to_vec();
+    keep.push(wr.as_raw_fd());
+    close_fds_except(&keep);
+    Ok(Reporter { pipe: File::from(wr) })
+}
+
+/// Reads the daemon's report: empty, or an exit code followed by a message.
+fn read_report(rd: OwnedFd, silence: Silence) -> Result<()> {
+    let mut buf = Vec::new();
+    if let Err(e) = File::from(rd).read_to_end(&mut buf) {
+        return Err(Error::os("cannot read the daemon's status", e));
+    }
+    match buf.split_first() {
+        None if silence == Silence::MeansExec => Ok(()),
+        None => {
+            Err(Error::Reported { code: exit::OSERR, message: "the daemon died before starting the command".into() })
+        }
+        Some((&exit::OK, _)) => Ok(()),
+        Some((&code, msg)) => Err(Error::Reported { code, message: String::from_utf8_lossy(msg).into_owned() }),
+    }
+}
+
+/// fork in a multi-threaded process copies only the calling thread: locks held
+/// by the others stay locked forever in the child. Refuse rather than hang.
+fn ensure_single_threaded() -> Result<()> {
+    let threads = std::fs::read_dir("/proc/self/task").map(|d| d.count()).unwrap_or(1);
+    if threads > 1 {
+        return Err(Error::os(
+            "cannot daemonize",
+            io::Error::other(format!("the process has {threads} threads; daemonize before starting any")),
+        ));
+    }
+    Ok(())
+}
+
+/// Closes every fd above 2 except `keep`: the daemon holds nothing of its
+/// caller's (a listening socket, a terminal, the write end of someone's pipe).
+fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd > 2).collect();
+    keep.sort_unstable();
+    let mut lo: u32 = 3;
+    let mut ok = true;
+    for fd in keep.iter().map(|&fd| fd as u32).chain([u32::MAX]) {
+        if fd > lo {
+            // SAFETY: close_range(2) closes fds of this process only; none of
+            // those in the range is owned by a live Rust object (we keep them).
+            ok &= unsafe { libc::syscall(libc::SYS_close_range, lo, fd - 1, 0) } == 0;
+        }
+        lo = fd.saturating_add(1);
+    }
+    if !ok {
+        close_fds_slowly(&keep);
+    }
+}
+
+/// Fallback for kernels before 5.9: the fds listed in /proc/self/fd.
+fn close_fds_slowly(keep: &[RawFd]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
+        // SAFETY: as above; the directory's own fd is already closed, so
+        // closing its number again is a harmless EBADF.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// The command: argv, and who it runs as.
+#[derive(Clone, Debug)]
+pub struct CommandSpec {
+    pub argv: Vec<OsString>,
+    pub creds: Option<Credentials>,
+}
+
+impl CommandSpec {
+    pub fn program(&self) -> String {
+        self.argv[0].to_string_lossy().into_owned()
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.argv[0]);
+        cmd.args(&self.argv[1..]);
+        let creds = self.creds.clone();
+        // SAFETY: runs between fork and exec: only async-signal-safe system
+        // calls, on `creds` built before the fork; no allocation, no lock.
+        unsafe {
+            cmd.pre_exec(move || {
+                reset_signal_dispositions();
+                match &creds {
+                    Some(c) => drop_privileges(c),
+                    None => Ok(()),
+                }
+            });
+        }
+        cmd
+    }
+
+    /// Starts the command as a child in its own process group, so that a stop
+    /// can reach the children it leaves behind. Returns once it has been
+    /// exec'd: std's spawn waits on a close-on-exec pipe for the exec's errno.
+    pub fn spawn(&self, stdout: Stdio, stderr: Stdio) -> Result<Child> {
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
+        // `cmd` holds the parent's copies of the pipes' write ends: it is
+        // dropped right here, so that the pipe sees EOF once the command's
+        // side closes.
+        cmd.spawn().map_err(|err| Error::Exec { program: self.program(), err })
+    }
+
+    /// Replaces this process with the command (`--exec`). Returns only on
+    /// failure.
+    pub fn exec(&self) -> Error {
+        let err = self.command().exec();
+        Error::Exec { program: self.program(), err }
+    }
+}
+
+/// Handlers are reset by exec, but an *ignored* signal stays ignored: a
+/// command started from a Python parent (SIGPIPE ignored) or from nohup
+/// (SIGHUP ignored) would inherit that. std already empties the signal mask.
+fn reset_signal_dispositions() {
+    // Linux has signals 1 to 64 (_NSIG is 65).
+    for sig in 1..65 {
+        // SAFETY: signal(2) with SIG_DFL is async-signal-safe; SIGKILL,
+        // SIGSTOP and the two real-time signals glibc reserves fail with
+        // EINVAL, which is harmless.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+}

@@ -1,0 +1,186 @@
+//! What the `detach` command does: prepare, daemonize (or not), start the
+//! command, and supervise it (or become it, with `--exec`).
+
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use nix::fcntl::OFlag;
+use nix::unistd::pipe2;
+
+use crate::daemon::{self, CommandSpec, Reporter, Silence};
+use crate::error::{Error, Result};
+use crate::pidfile::Pidfile;
+use crate::supervise::{self, Signals, Sink, Stream, Supervisor};
+use crate::{Daemon, Prepared};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Daemonize and supervise the command (the default).
+    Daemon,
+    /// Supervise without daemonizing (`--foreground`).
+    Foreground,
+    /// Daemonize and become the command (`--exec`): no supervisor.
+    Exec,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub daemon: Daemon,
+    pub mode: Mode,
+    pub command: Vec<OsString>,
+    pub child_pidfile: Option<PathBuf>,
+    pub title: Option<String>,
+    pub supervise: supervise::Options,
+}
+
+/// Size asked for the command's pipes (F_SETPIPE_SZ): room for bursts while
+/// the supervisor is busy writing, fewer wake-ups per megabyte. 1 MiB is the
+/// default pipe-max-size for unprivileged processes.
+const PIPE_SIZE: i32 = 1 << 20;
+
+/// Runs the command as `config` says. Returns the exit status for detach:
+/// 0 in the caller once a daemon started; the command's status in the
+/// supervisor (and with `--foreground`).
+pub fn run(config: Config) -> Result<i32> {
+    let mut prep = Prepared::new(&config.daemon)?;
+    if let Some(path) = &config.child_pidfile {
+        prep.child_pidfile = Some(Pidfile::acquire(&crate::absolute(path)?)?);
+    }
+    let spec = CommandSpec { argv: config.command.clone(), creds: prep.creds.clone() };
+    match config.mode {
+        Mode::Exec => {
+            let reporter = daemon::daemonize(&prep.fds(), Silence::MeansExec)?;
+            let err = exec_command(&mut prep, &spec);
+            prep.remove_pidfiles();
+            reporter.fail(&err)
+        }
+        Mode::Daemon => {
+            let reporter = daemon::daemonize(&prep.fds(), Silence::MeansDeath)?;
+            Ok(supervise_command(&config, prep, &spec, Some(reporter)))
+        }
+        Mode::Foreground => match start_supervisor(&config, &mut prep, &spec, false) {
+            Ok(supervisor) => Ok(finish(supervisor, prep)),
+            Err(e) => {
+                prep.remove_pidfiles();
+                Err(e)
+            }
+        },
+    }
+}
+
+/// `--exec`: the daemon's own stdio becomes the logs, and it becomes the
+/// command. The pidfile's fd stays open across the exec so that the command
+/// holds its lock. Returns only on failure.
+fn exec_command(prep: &mut Prepared, spec: &CommandSpec) -> Error {
+    let pid = std::process::id();
+    let setup = prep
+        .write_pidfile(pid)
+        .and_then(|()| prep.write_child_pidfile(pid))
+        .and_then(|()| prep.install_logs(true))
+        .and_then(|_| {
+            for p in prep.pidfile.iter().chain(&prep.child_pidfile) {
+                p.keep_across_exec().map_err(|e| Error::os("cannot keep the pidfile open", e))?;
+            }
+            Ok(())
+        });
+    match setup {
+        Ok(()) => spec.exec(),
+        Err(e) => e,
+    }
+}
+
+/// The daemon's supervisor: reports to the first parent once the command has
+/// been exec'd (or why it was not), then supervises it.
+fn supervise_command(config: &Config, mut prep: Prepared, spec: &CommandSpec, reporter: Option<Reporter>) -> i32 {
+    match start_supervisor(config, &mut prep, spec, true) {
+        Ok(supervisor) => {
+            if let Some(r) = reporter {
+                r.success();
+            }
+            finish(supervisor, prep)
+        }
+        Err(e) => {
+            prep.remove_pidfiles();
+            match reporter {
+                Some(r) => r.fail(&e),
+                None => e.exit_code().into(),
+            }
+        }
+    }
+}
+
+fn finish(supervisor: Supervisor, mut prep: Prepared) -> i32 {
+    let status = supervisor.run();
+    prep.remove_pidfiles();
+    status
+}
+
+/// Names the process, becomes a subreaper, catches signals, starts the
+/// command on pipes, writes the pidfiles and puts the logs over fds 1 and 2.
+fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, daemon: bool) -> Result<Supervisor> {
+    set_title(config);
+    // Orphans of the command are reparented to us, not to init: we reap
+    // them, and their output keeps flowing through our pipe.
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::os("cannot become a subreaper", e))?;
+    let signals = Signals::register(config.supervise.reopen_signal)
+        .map_err(|e| Error::os("cannot install signal handlers", e))?;
+
+    // One pipe for --log (keeps the order of stdout and stderr), one per
+    // file for --stdout/--stderr, none for a stream without a log.
+    let out_pipe = prep.stdout.is_some().then(open_pipe).transpose()?;
+    let err_pipe = prep.stderr.is_some().then(open_pipe).transpose()?;
+    let unlogged = || if daemon { Stdio::null() } else { Stdio::inherit() };
+    let (stdout, stderr) = match (&out_pipe, &err_pipe) {
+        (Some((_, w)), _) if prep.shared => (Stdio::from(clone(w)?), Stdio::from(clone(w)?)),
+        (out, err) => (
+            out.as_ref().map(|(_, w)| clone(w).map(Stdio::from)).transpose()?.unwrap_or_else(unlogged),
+            err.as_ref().map(|(_, w)| clone(w).map(Stdio::from)).transpose()?.unwrap_or_else(unlogged),
+        ),
+    };
+    let mut child = spec.spawn(stdout, stderr)?;
+    // Only the command may hold the write ends: EOF means every writer is gone.
+    let readers: Vec<OwnedFd> = [out_pipe, err_pipe].into_iter().flatten().map(|(r, _)| r).collect();
+    let pid = child.id();
+    let setup = || -> Result<Supervisor> {
+        prep.write_child_pidfile(pid)?;
+        prep.write_pidfile(std::process::id())?;
+        let sinks = prep.install_logs(daemon)?.into_iter().map(Sink::new).collect();
+        let streams = readers
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| Stream::new(r, i))
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::os("cannot set up the output pipes", e))?;
+        Ok(Supervisor::new(pid, streams, sinks, signals, config.supervise.clone()))
+    };
+    // Nothing may be left running when detach reports a failure.
+    setup().inspect_err(|_| {
+        let _ = child.kill();
+        let _ = child.wait();
+    })
+}
+
+fn open_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("cannot create a pipe", e))?;
+    // A bigger pipe, where the system allows it; the default works too.
+    // SAFETY: fcntl on an fd we own; F_SETPIPE_SZ takes an int.
+    unsafe { libc::fcntl(r.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
+    Ok((r, w))
+}
+
+fn clone(fd: &OwnedFd) -> Result<OwnedFd> {
+    fd.try_clone().map_err(|e| Error::os("cannot duplicate a pipe", e))
+}
+
+/// The supervisor's name as ps shows it (comm; the kernel keeps 15 bytes).
+fn set_title(config: &Config) {
+    let title = config.title.clone().unwrap_or_else(|| {
+        let prog = std::path::Path::new(&config.command[0]);
+        format!("detach: {}", prog.file_name().unwrap_or(prog.as_os_str()).to_string_lossy())
+    });
+    if let Ok(title) = CString::new(title) {
+        let _ = nix::sys::prctl::set_name(&title);
+    }
+}

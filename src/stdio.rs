@@ -1,0 +1,216 @@
+//! The freopen module: open a log safely, put it over a standard fd, reopen it
+//! by path, and redirect a standard fd for a while with a guard that restores it.
+//!
+//! The one rule everything here follows (dup2(2), and ../shared/seeds): a
+//! standard fd is replaced with `dup2(new, target)`, which closes the old file
+//! and installs the new one atomically, so that no write from this process or
+//! its children ever meets a closed fd 1 or 2. The spare is closed afterwards.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// How log files are created.
+#[derive(Clone, Copy, Debug)]
+pub struct LogOptions {
+    /// Mode of a newly created log, before the umask (default 0640).
+    pub mode: u32,
+    /// Owner given to a log detach creates (`--log-owner`).
+    pub owner: Option<(u32, u32)>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { mode: 0o640, owner: None }
+    }
+}
+
+/// Opens `path` for appending, the way a log must be opened by a process that
+/// may run as root in a directory others can write to.
+///
+/// O_APPEND (never truncated; every write lands at the end, even beside
+/// another writer), O_CLOEXEC (std's default), O_NOFOLLOW (a symlink planted
+/// at the path is refused with ELOOP), O_NONBLOCK (opening a FIFO planted
+/// there does not block us; cleared again below). Only a regular file with a
+/// single link is accepted: a hard link to another file (say /etc/shadow)
+/// planted in the log directory is refused.
+pub fn open_log(path: &Path, opts: &LogOptions) -> io::Result<File> {
+    let base = |create_new: bool| {
+        let mut o = OpenOptions::new();
+        o.append(true)
+            .create_new(create_new)
+            .mode(opts.mode)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
+        o
+    };
+    // Try to create it first, so that we know whether --log-owner applies.
+    let (file, created) = match base(true).open(path) {
+        Ok(f) => (f, true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (base(false).open(path)?, false),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    if meta.nlink() > 1 {
+        return Err(io::Error::other("refusing a file with other hard links"));
+    }
+    clear_nonblock(file.as_fd())?;
+    if created && let Some((uid, gid)) = opts.owner {
+        std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
+    }
+    Ok(file)
+}
+
+fn clear_nonblock(fd: BorrowedFd) -> io::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// Opens /dev/null for reading and writing, close-on-exec.
+pub fn open_devnull() -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).open("/dev/null")
+}
+
+/// Makes `target` refer to the open file `src` refers to, with dup2(2).
+///
+/// Does nothing when they already are the same fd: dup2 of an fd onto itself
+/// and then closing the "spare" would close the standard fd (a classic bug).
+/// The target loses close-on-exec, which is what a standard fd wants.
+pub fn redirect(src: BorrowedFd, target: RawFd) -> io::Result<()> {
+    if src.as_raw_fd() == target {
+        return Ok(());
+    }
+    // SAFETY: dup2 takes two integers and touches no memory; `src` is a live
+    // borrowed fd. Replacing `target` is the whole point: callers only pass
+    // standard fds that this process owns.
+    if unsafe { libc::dup2(src.as_raw_fd(), target) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A duplicate of `fd` numbered 3 or above, close-on-exec (F_DUPFD_CLOEXEC).
+pub fn dup_cloexec(fd: BorrowedFd) -> io::Result<OwnedFd> {
+    fd.try_clone_to_owned()
+}
+
+/// Redirects one standard fd to a file and puts the original back on drop.
+///
+/// The original is saved as a real duplicate (F_DUPFD_CLOEXEC), not as a copy
+/// of its number: after the dup2 the number refers to the new file, so
+/// "restoring" it from the number would restore nothing (seeds/001).
+///
+/// ```no_run
+/// let log = std::fs::File::create("/tmp/quiet.log")?;
+/// {
+///     let _guard = detach::Redirect::new(1, &log)?;
+///     println!("this line goes to /tmp/quiet.log");
+/// }
+/// println!("and this one to the original stdout");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Redirect {
+    target: RawFd,
+    saved: OwnedFd,
+}
+
+impl Redirect {
+    pub fn new(target: RawFd, to: impl AsFd) -> io::Result<Redirect> {
+        flush_std(target);
+        // SAFETY: we only borrow `target` for the duration of the dup; it is
+        // a standard fd of this process, open (dup fails with EBADF otherwise).
+        let saved = dup_cloexec(unsafe { BorrowedFd::borrow_raw(target) })?;
+        redirect(to.as_fd(), target)?;
+        Ok(Redirect { target, saved })
+    }
+}
+
+impl Drop for Redirect {
+    fn drop(&mut self) {
+        flush_std(self.target);
+        let _ = redirect(self.saved.as_fd(), self.target);
+    }
+}
+
+/// Rust's stdout is line-buffered in user space: flush it before the fd under
+/// it changes, so that no line meant for one file lands in the other.
+fn flush_std(target: RawFd) {
+    match target {
+        1 => drop(io::stdout().flush()),
+        2 => drop(io::stderr().flush()),
+        _ => {}
+    }
+}
+
+/// A log installed over one or two fds of this process, reopened by path.
+#[derive(Clone, Debug)]
+pub struct LogTarget {
+    path: PathBuf,
+    opts: LogOptions,
+    /// The fds this log is installed over (1, 2 or both).
+    fds: Vec<RawFd>,
+    /// Device and inode of the open file, to notice a move or a delete.
+    id: (u64, u64),
+}
+
+impl LogTarget {
+    /// Puts `file` over each of `fds` and closes the spare.
+    pub fn install(path: &Path, opts: LogOptions, file: File, fds: &[RawFd]) -> io::Result<Self> {
+        let meta = file.metadata()?;
+        for &fd in fds {
+            redirect(file.as_fd(), fd)?;
+        }
+        Ok(LogTarget { path: path.to_owned(), opts, fds: fds.to_vec(), id: (meta.dev(), meta.ino()) })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The fds this log is installed over.
+    pub fn fds(&self) -> &[RawFd] {
+        &self.fds
+    }
+
+    /// The fd writes go through (the first one it is installed over).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: `install` made each of `fds` refer to the log, and nothing
+        // in this crate closes a standard fd, so the fd stays open.
+        unsafe { BorrowedFd::borrow_raw(self.fds[0]) }
+    }
+
+    /// Opens the path anew and dup2s the new file over the old fds; on
+    /// failure the old file stays in place.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        let file = open_log(&self.path, &self.opts)?;
+        let meta = file.metadata()?;
+        for &fd in &self.fds {
+            redirect(file.as_fd(), fd)?;
+        }
+        self.id = (meta.dev(), meta.ino());
+        Ok(())
+    }
+
+    /// True when the path no longer names the open file (moved or deleted).
+    pub fn moved(&self) -> bool {
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(m) => (m.dev(), m.ino()) != self.id,
+            Err(_) => true,
+        }
+    }
+}
+
+/// Wraps a raw fd that the caller knows to be open for the duration of a
+/// `File` operation, without taking ownership of it.
+pub fn with_fd<T>(fd: BorrowedFd, f: impl FnOnce(&mut File) -> T) -> T {
+    // SAFETY: the File is wrapped in ManuallyDrop, so it never closes the fd,
+    // which the caller keeps open (it is borrowed for this call).
+    let mut file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd.as_raw_fd()) });
+    f(&mut file)
+}
