@@ -203,15 +203,32 @@ impl CommandSpec {
     }
 }
 
-/// Handlers are reset by exec, but an *ignored* signal stays ignored: a
-/// command started from a Python parent (SIGPIPE ignored) or from nohup
-/// (SIGHUP ignored) would inherit that. std already empties the signal mask.
+/// Handlers are reset by exec, but an *ignored* signal stays ignored and a
+/// blocked one stays blocked: a command started from a Python parent
+/// (SIGPIPE ignored), from nohup (SIGHUP ignored) or from a thread that
+/// blocks signals would inherit that. Both are reset here, with the raw
+/// system calls: glibc's wrappers refuse its two internal signals (32, 33),
+/// and a parent's posix_spawn can leave those ignored (seen from a Rust
+/// parent: SigIgn 0x180000000 in detach and in its command).
 fn reset_signal_dispositions() {
-    // Linux has signals 1 to 64 (_NSIG is 65).
-    for sig in 1..65 {
-        // SAFETY: signal(2) with SIG_DFL is async-signal-safe; SIGKILL,
-        // SIGSTOP and the two real-time signals glibc reserves fail with
-        // EINVAL, which is harmless.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    let empty_mask: u64 = 0;
+    // The kernel's struct sigaction, all zero: SIG_DFL, no flags, empty mask
+    // (handler, flags, restorer, mask on x86_64 and arm64; big enough for all).
+    let default_action = [0u64; 4];
+    // SAFETY: rt_sigprocmask(2) and rt_sigaction(2) are async-signal-safe
+    // system calls that read 8-byte and 32-byte buffers we own. SIGKILL and
+    // SIGSTOP fail with EINVAL, which is harmless.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &empty_mask as *const u64,
+            std::ptr::null::<u64>(),
+            8,
+        );
+        // Linux has signals 1 to 64 (_NSIG is 65).
+        for sig in 1..65 {
+            libc::syscall(libc::SYS_rt_sigaction, sig, default_action.as_ptr(), std::ptr::null::<u64>(), 8);
+        }
     }
 }
