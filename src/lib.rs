@@ -22,6 +22,7 @@
 pub mod cli;
 mod daemon;
 pub mod error;
+mod lines;
 mod pidfile;
 mod reopen;
 mod run;

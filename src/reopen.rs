@@ -38,6 +38,7 @@ pub fn reopen_on_signal(signal: i32, logs: &[LogTarget]) -> Result<Reopener> {
 
 fn reopen_or_warn(log: &mut LogTarget) {
     if let Err(e) = log.reopen() {
+        log::warn!("cannot reopen '{}': {e}", log.path().display());
         let line = format!("detach: cannot reopen '{}': {e}\n", log.path().display());
         let _ = crate::stdio::with_fd(log.fd(), |f| std::io::Write::write_all(f, line.as_bytes()));
     }

@@ -19,6 +19,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::lines::LineBuffer;
 use crate::stdio::{LogTarget, with_fd};
 
 /// Pump buffer: the most one read takes from a pipe, and the longest line
@@ -138,8 +139,10 @@ impl Sink {
         if self.at_line_start { "" } else { "\n" }
     }
 
-    /// Writes one line of detach's own into this log, at a line boundary.
+    /// Writes one line of detach's own into this log, at a line boundary
+    /// (and hands it to the `log` crate, for a library user's logger).
     fn warn(&mut self, msg: &str) {
+        log::warn!("{msg}");
         let line = format!("{}detach: {msg}\n", self.line_break());
         if with_fd(self.log.fd(), |f| f.write_all(line.as_bytes())).is_ok() {
             self.at_line_start = true;
@@ -172,8 +175,7 @@ impl Sink {
 pub struct Stream {
     pipe: OwnedFd,
     sink: usize,
-    buf: Box<[u8]>,
-    len: usize,
+    lines: LineBuffer,
     held_since: Option<Instant>,
     open: bool,
 }
@@ -182,14 +184,16 @@ impl Stream {
     /// `pipe` is the read end; it is made non-blocking here.
     pub fn new(pipe: OwnedFd, sink: usize) -> io::Result<Stream> {
         set_nonblocking(pipe.as_fd())?;
-        Ok(Stream { pipe, sink, buf: vec![0; BUFFER_SIZE].into_boxed_slice(), len: 0, held_since: None, open: true })
+        Ok(Stream { pipe, sink, lines: LineBuffer::new(BUFFER_SIZE), held_since: None, open: true })
     }
 
     /// Reads what the pipe has and writes whole lines to the sink. A reopen
     /// can only happen between two such writes, so it never splits a line.
     fn pump(&mut self, sink: &mut Sink, watch: bool) {
         for _ in 0..READS_PER_WAKE {
-            let n = match with_fd(self.pipe.as_fd(), |f| f.read(&mut self.buf[self.len..])) {
+            let spare = self.lines.spare();
+            let room = spare.len();
+            let n = match with_fd(self.pipe.as_fd(), |f| f.read(spare)) {
                 Ok(0) => return self.close(sink),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -199,32 +203,25 @@ impl Stream {
                     return self.close(sink);
                 }
             };
-            let start = self.len;
-            self.len += n;
             let now = Instant::now();
-            match self.buf[start..self.len].iter().rposition(|&b| b == b'\n') {
-                Some(i) => {
-                    let end = start + i + 1;
-                    sink.write(&self.buf[..end], now, watch);
-                    self.buf.copy_within(end..self.len, 0);
-                    self.len -= end;
-                }
-                // A full buffer without a newline: the line is longer than
-                // the guarantee covers; write it through in pieces.
-                None if self.len == self.buf.len() => self.flush(sink, now, watch),
-                None => {}
+            let ready = self.lines.filled(n);
+            if ready > 0 {
+                sink.write(self.lines.front(ready), now, watch);
+                self.lines.consume(ready);
             }
-            self.held_since = if self.len == 0 { None } else { self.held_since.or(Some(now)) };
-            if n < self.buf.len() - start {
+            self.held_since = if self.lines.held() == 0 { None } else { self.held_since.or(Some(now)) };
+            if n < room {
                 return; // the pipe is drained; save a read that would say EAGAIN
             }
         }
     }
 
+    /// Writes out the incomplete line held, if any.
     fn flush(&mut self, sink: &mut Sink, now: Instant, watch: bool) {
-        if self.len > 0 {
-            sink.write(&self.buf[..self.len], now, watch);
-            self.len = 0;
+        let held = self.lines.held();
+        if held > 0 {
+            sink.write(self.lines.front(held), now, watch);
+            self.lines.consume(held);
         }
         self.held_since = None;
     }
