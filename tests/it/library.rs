@@ -1,0 +1,63 @@
+//! The library face: a Rust program daemonizing itself (examples/daemon.rs).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::util::{DEADLINE, Guard, alive, proc_fds, proc_stat, read, wait_pid, wait_until};
+
+/// The example binary, built by `cargo test` beside the tests (built here if
+/// a runner skipped examples).
+fn example() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_detach")).with_file_name("examples").join("daemon");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo).args(["build", "--example", "daemon"]).status().expect("run cargo");
+        assert!(ok.success(), "cannot build examples/daemon.rs");
+    }
+    bin
+}
+
+#[test]
+fn library_daemon_starts_logs_reopens_on_hup_and_removes_its_pidfile() {
+    let g = Guard::new();
+    let (log, pidfile) = (g.path("app.log"), g.pidfile("app.pid"));
+    let out = g.run(Command::new(example()).arg(&log).arg(&pidfile));
+    assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
+    let pid = wait_pid(&pidfile);
+    assert_ne!(pid, out.pid, "the daemon is not the process that was started");
+    let stat = proc_stat(pid).expect("daemon running");
+    assert_ne!(stat.session, pid, "the daemon must not be a session leader");
+    assert_eq!(stat.tty_nr, 0, "the daemon has a controlling terminal");
+    let fds = proc_fds(pid);
+    assert_eq!(fds.get(&0).map(String::as_str), Some("/dev/null"));
+    assert_eq!(fds.get(&1), Some(&log.display().to_string()));
+    assert_eq!(fds.get(&2), Some(&log.display().to_string()));
+    assert!(wait_until(|| read(&log).contains("stderr tick 3\n"), DEADLINE), "no ticks in {}", log.display());
+
+    let rotated = g.path("app.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    assert!(wait_until(|| read(&log).contains("tick"), DEADLINE), "nothing written to the reopened log");
+    let old = read(&rotated);
+    assert!(old.ends_with('\n'), "the rotated log ends mid-line: {:?}", &old[old.len().saturating_sub(40)..]);
+
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert!(wait_until(|| !alive(pid) && !pidfile.exists(), DEADLINE), "daemon still running or pidfile left");
+    assert!(read(&log).contains("stopping after"), "the daemon did not stop cleanly");
+}
+
+#[test]
+fn library_daemon_reports_a_log_it_cannot_open_and_starts_nothing() {
+    let g = Guard::new();
+    let (log, pidfile) = (g.path("no/such/dir/app.log"), g.pidfile("app.pid"));
+    let out = g.run(Command::new(example()).arg(&log).arg(&pidfile));
+    assert_eq!(out.code(), Some(73), "stderr: {}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!("cannot open log '{}': No such file or directory", log.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(!pidfile.exists(), "a pidfile was left behind");
+}

@@ -1,0 +1,5 @@
+//! The one integration test binary: every test runs the real `detach`.
+
+mod core;
+mod library;
+mod util;
