@@ -148,6 +148,17 @@ fn flush_std(target: RawFd) {
     }
 }
 
+/// What a log's path names now, compared with the open file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathState {
+    /// The open file.
+    Same,
+    /// Another file (a rotation created a new one).
+    Replaced,
+    /// Nothing (moved or deleted, and not created anew yet).
+    Missing,
+}
+
 /// A log installed over one or two fds of this process, reopened by path.
 #[derive(Clone, Debug)]
 pub struct LogTarget {
@@ -197,11 +208,12 @@ impl LogTarget {
         Ok(())
     }
 
-    /// True when the path no longer names the open file (moved or deleted).
-    pub fn moved(&self) -> bool {
+    /// Whether the path still names the open file.
+    pub fn path_state(&self) -> PathState {
         match std::fs::symlink_metadata(&self.path) {
-            Ok(m) => (m.dev(), m.ino()) != self.id,
-            Err(_) => true,
+            Ok(m) if (m.dev(), m.ino()) == self.id => PathState::Same,
+            Ok(_) => PathState::Replaced,
+            Err(_) => PathState::Missing,
         }
     }
 }

@@ -20,7 +20,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::lines::LineBuffer;
-use crate::stdio::{LogTarget, with_fd};
+use crate::stdio::{LogTarget, PathState, with_fd};
 
 /// Pump buffer: the most one read takes from a pipe, and the longest line
 /// that is guaranteed never to be split by a reopen.
@@ -93,6 +93,8 @@ pub struct Sink {
     log: LogTarget,
     at_line_start: bool,
     last_check: Instant,
+    /// When the watch first found the path naming nothing.
+    missing_since: Option<Instant>,
     /// errno of the last failed reopen, so each kind of failure is said once.
     reopen_error: Option<i32>,
     /// Bytes that could not be written, and why: said in a marker line as
@@ -103,7 +105,15 @@ pub struct Sink {
 
 impl Sink {
     pub fn new(log: LogTarget) -> Sink {
-        Sink { log, at_line_start: true, last_check: Instant::now(), reopen_error: None, dropped: 0, drop_error: None }
+        Sink {
+            log,
+            at_line_start: true,
+            last_check: Instant::now(),
+            missing_since: None,
+            reopen_error: None,
+            dropped: 0,
+            drop_error: None,
+        }
     }
 
     fn write(&mut self, data: &[u8], now: Instant, watch: bool) {
@@ -149,17 +159,30 @@ impl Sink {
         }
     }
 
+    /// The watch: reopen when the path names another file; when it names
+    /// nothing, wait one more interval before creating it, so that a rotation
+    /// between its rename and its create (logrotate's `create`, which moves
+    /// a file it finds there aside as `.backup`) is never raced.
     fn check_moved(&mut self, now: Instant) {
         self.last_check = now;
-        if self.log.moved() {
-            self.reopen();
+        match self.log.path_state() {
+            PathState::Same => self.missing_since = None,
+            PathState::Replaced => self.reopen(),
+            PathState::Missing => {
+                if now.duration_since(*self.missing_since.get_or_insert(now)) >= WATCH_INTERVAL {
+                    self.reopen();
+                }
+            }
         }
     }
 
     /// Reopens by path; on failure keeps the old file and says so once.
     fn reopen(&mut self) {
         match self.log.reopen() {
-            Ok(()) => self.reopen_error = None,
+            Ok(()) => {
+                self.reopen_error = None;
+                self.missing_since = None;
+            }
             Err(e) => {
                 let errno = e.raw_os_error().unwrap_or(-1);
                 if self.reopen_error != Some(errno) {
