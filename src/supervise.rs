@@ -231,8 +231,11 @@ impl Stream {
             if ready > 0 {
                 sink.write(self.lines.front(ready), now, watch);
                 self.lines.consume(ready);
+                self.held_since = None; // what is left is a new line
             }
-            self.held_since = if self.lines.held() == 0 { None } else { self.held_since.or(Some(now)) };
+            if self.lines.held() > 0 {
+                self.held_since.get_or_insert(now);
+            }
             if n < room {
                 return; // the pipe is drained; save a read that would say EAGAIN
             }
@@ -316,18 +319,19 @@ impl Supervisor {
     }
 
     fn wait_for_events(&mut self) {
-        let mut fds = vec![libc::pollfd { fd: self.signals.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
-        fds.extend(self.streams.iter().filter(|s| s.open).map(|s| libc::pollfd {
-            fd: s.pipe.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
+        // The wake-up socket and at most two pipes: no allocation per wake-up.
+        let idle = libc::pollfd { fd: -1, events: 0, revents: 0 };
+        let mut fds = [idle; 3];
+        let open = self.streams.iter().filter(|s| s.open).map(|s| s.pipe.as_raw_fd());
+        for (slot, fd) in fds.iter_mut().zip(std::iter::once(self.signals.wake.as_raw_fd()).chain(open)) {
+            *slot = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        }
         let timeout = self.next_deadline().map_or(-1, |t| {
             let ms = t.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
             ms.min(i32::MAX as u128) as i32
         });
         // SAFETY: `fds` is a live array of pollfd whose length is passed
-        // with it; poll only writes the revents fields.
+        // with it; poll only writes the revents fields, and skips fd -1.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
     }
 
@@ -351,13 +355,10 @@ impl Supervisor {
         }
     }
 
+    /// Reopens every log. A line held for its newline is not flushed first:
+    /// it goes whole into the new file once complete, for a line written in
+    /// one write may reach the pipe in pieces.
     fn reopen_logs(&mut self) {
-        // Lines held for their newline go to the old file first: they were
-        // written before the signal.
-        let watch = self.opts.watch;
-        for stream in &mut self.streams {
-            stream.flush(&mut self.sinks[stream.sink], Instant::now(), watch);
-        }
         for sink in &mut self.sinks {
             sink.reopen();
         }
