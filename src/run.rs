@@ -126,6 +126,9 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::os("cannot become a subreaper", e))?;
     let signals = Signals::register(config.supervise.reopen_signal)
         .map_err(|e| Error::os("cannot install signal handlers", e))?;
+    // A caller that blocked signals (a shell script's `trap`, a thread pool)
+    // passes its mask on: a blocked TERM or CHLD would never reach the loop.
+    nix::sys::signal::SigSet::empty().thread_set_mask().map_err(|e| Error::os("cannot unblock signals", e))?;
 
     // One pipe for --log (keeps the order of stdout and stderr), one per
     // file for --stdout/--stderr, none for a stream without a log.
