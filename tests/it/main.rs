@@ -2,4 +2,5 @@
 
 mod core;
 mod library;
+mod supervise;
 mod util;
