@@ -422,7 +422,10 @@ impl Supervisor {
         if self.kill_at.is_some_and(|t| now >= t) {
             self.kill_at = None;
             let _ = killpg(self.child, Signal::SIGKILL);
-            let _ = kill(self.child, Signal::SIGKILL);
+            if self.status.is_none() {
+                // It may have left its group; once reaped, its pid may be another's.
+                let _ = kill(self.child, Signal::SIGKILL);
+            }
             self.give_up_at = Some(now + GIVE_UP_GRACE);
         }
     }
