@@ -102,6 +102,10 @@ fn supervisor_has_no_tty_own_session_root_cwd_and_stdio_on_null_and_log() {
     let pidfile = g.pidfile("p.pid");
     // Give detach a controlling terminal and a strange umask, so losing them is observable.
     let pty = nix::pty::openpty(None, None).expect("openpty");
+    for fd in [pty.master.as_raw_fd(), pty.slave.as_raw_fd()] {
+        // SAFETY: fcntl on an fd we own; keeps the pty out of other tests' children.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) }, 0);
+    }
     let tty = pty.slave.as_raw_fd();
     let mut cmd = detach();
     cmd.arg("--log").arg(&log).arg("--pidfile").arg(&pidfile).args(["--", "sleep", "30"]);
@@ -203,14 +207,34 @@ fn command_is_child_of_supervisor_in_own_group_holding_only_stdio() {
 // 4. Clean signal state.
 
 /// Makes the process ignore SIGPIPE and block SIGUSR1, as a Python parent would.
+///
+/// It first resets glibc's reserved signals 32 and 33: glibc's posix_spawn leaves them ignored
+/// in a child whose parent handled them (cargo runs this test binary that way), and glibc's
+/// signal() refuses to touch them, so only the raw syscall clears that noise.
 fn dirty_signals(cmd: &mut Command) {
-    // SAFETY: signal, sigemptyset, sigaddset and sigprocmask are async-signal-safe.
+    // SAFETY: rt_sigaction and signal are async-signal-safe; an all-zero kernel sigaction
+    // is SIG_DFL, no flags, empty mask.
     unsafe {
         cmd.pre_exec(|| {
+            let dfl = [0u64; 4];
+            for sig in [32, 33] {
+                libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8);
+            }
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    block_in_child(cmd, libc::SIGUSR1);
+}
+
+/// Makes the process start with `sig` blocked.
+fn block_in_child(cmd: &mut Command, sig: libc::c_int) {
+    // SAFETY: sigemptyset, sigaddset and sigprocmask are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigaddset(&mut set, sig);
             libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
             Ok(())
         });
@@ -229,12 +253,6 @@ fn command_starts_with_default_dispositions_and_empty_mask() {
     assert!(wait_until(|| proc_status(probe_pid, "SigIgn").is_some(), DEADLINE));
     assert_ne!(sig_bits(probe_pid, "SigIgn") & (1 << (libc::SIGPIPE - 1)), 0);
     assert_ne!(sig_bits(probe_pid, "SigBlk") & (1 << (libc::SIGUSR1 - 1)), 0);
-    eprintln!(
-        "DEBUG probe {:?} {:?} self {:?}",
-        proc_status(probe_pid, "SigIgn"),
-        proc_status(probe_pid, "SigBlk"),
-        proc_status(std::process::id() as i32, "SigIgn")
-    );
     probe.kill().unwrap();
     probe.wait().unwrap();
 
@@ -245,13 +263,6 @@ fn command_starts_with_default_dispositions_and_empty_mask() {
     let out = g.run(&mut cmd);
     assert_eq!(out.code(), Some(0), "{out:?}");
     let pid = wait_pid(&child_pidfile);
-    eprintln!(
-        "DEBUG cmd {:?} {:?} sup {:?} {:?}",
-        proc_status(pid, "SigIgn"),
-        proc_status(pid, "SigBlk"),
-        proc_status(proc_stat(pid).unwrap().ppid, "SigIgn"),
-        proc_status(proc_stat(pid).unwrap().ppid, "SigBlk")
-    );
     assert_eq!(proc_status(pid, "SigIgn").as_deref(), Some(NO_SIGNALS));
     assert_eq!(proc_status(pid, "SigBlk").as_deref(), Some(NO_SIGNALS));
 }
@@ -359,6 +370,24 @@ fn second_detach_on_locked_pidfile_exits_75_and_leaves_first_alone() {
 }
 
 #[test]
+fn child_pidfile_is_locked_like_the_pidfile() {
+    let g = Guard::new();
+    let child_pidfile = g.pidfile("child.pid");
+    let first = g.run(detach().arg("--child-pidfile").arg(&child_pidfile).args(["--", "sleep", "30"]));
+    assert_eq!(first.code(), Some(0), "{first:?}");
+    let pid = wait_pid(&child_pidfile);
+    let second_marker = format!("{}/second", g.marker());
+    let second = g.run(
+        detach().arg("--child-pidfile").arg(&child_pidfile).args(["--", "sh", "-c", "sleep 30; :"]).arg(&second_marker),
+    );
+    assert_eq!(second.code(), Some(75), "{second:?}");
+    assert!(second.stderr.contains(&format!("already running (pid {pid})")), "{second:?}");
+    assert_nothing_running(&second_marker);
+    assert!(alive(pid));
+    assert_eq!(read(&child_pidfile), format!("{pid}\n"), "child pidfile changed");
+}
+
+#[test]
 fn stale_pidfile_is_taken_over() {
     let g = Guard::new();
     let pidfile = g.pidfile("p.pid");
@@ -373,21 +402,24 @@ fn stale_pidfile_is_taken_over() {
     assert!(wait_until(|| read_pid(&pidfile) == Some(sup), DEADLINE), "pidfile not taken over: {:?}", read(&pidfile));
 }
 
-#[test]
-fn pidfiles_are_removed_when_command_exits() {
+/// Lets the command exit on cue and checks that the supervisor reaps it, removes both pidfiles
+/// and exits. `blocked` is blocked in the caller.
+fn check_pidfiles_removed_on_exit(blocked: Option<libc::c_int>) {
     let g = Guard::new();
     let pidfile = g.pidfile("p.pid");
     let child_pidfile = g.pidfile("child.pid");
     let go = g.path("go");
-    let out = g.run(
-        detach()
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .arg("--child-pidfile")
-            .arg(&child_pidfile)
-            .args(["--", "sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh"])
-            .arg(&go),
-    );
+    let mut cmd = detach();
+    cmd.arg("--pidfile")
+        .arg(&pidfile)
+        .arg("--child-pidfile")
+        .arg(&child_pidfile)
+        .args(["--", "sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh"])
+        .arg(&go);
+    if let Some(sig) = blocked {
+        block_in_child(&mut cmd, sig);
+    }
+    let out = g.run(&mut cmd);
     assert_eq!(out.code(), Some(0), "{out:?}");
     let sup = wait_pid(&pidfile);
     let pid = wait_pid(&child_pidfile);
@@ -398,16 +430,34 @@ fn pidfiles_are_removed_when_command_exits() {
         read(&pidfile),
         read(&child_pidfile)
     );
-    assert!(wait_until(|| !alive(sup) && !alive(pid), DEADLINE));
+    assert!(wait_until(|| proc_stat(pid).is_none(), DEADLINE), "command not reaped: {:?}", proc_stat(pid));
+    assert!(wait_until(|| !alive(sup), DEADLINE), "supervisor still running");
 }
 
 #[test]
-fn term_to_supervisor_reaches_command() {
+fn pidfiles_are_removed_when_command_exits() {
+    check_pidfiles_removed_on_exit(None);
+}
+
+/// The supervisor inherits the caller's signal mask: with SIGCHLD blocked it never saw the exit.
+#[test]
+fn pidfiles_are_removed_when_command_exits_even_if_caller_blocked_sigchld() {
+    check_pidfiles_removed_on_exit(Some(libc::SIGCHLD));
+}
+
+/// Starts a command that logs "got-term" on TERM, sends TERM to the supervisor, and checks
+/// that the command got it and the supervisor cleaned up. `blocked` is blocked in the caller.
+fn check_term_reaches_command(blocked: Option<libc::c_int>) {
     let g = Guard::new();
     let pidfile = g.pidfile("p.pid");
     let log = g.path("app.log");
     let script = "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.1; done";
-    let out = g.run(detach().arg("--log").arg(&log).arg("--pidfile").arg(&pidfile).args(["--", "sh", "-c", script]));
+    let mut cmd = detach();
+    cmd.arg("--log").arg(&log).arg("--pidfile").arg(&pidfile).args(["--", "sh", "-c", script]);
+    if let Some(sig) = blocked {
+        block_in_child(&mut cmd, sig);
+    }
+    let out = g.run(&mut cmd);
     assert_eq!(out.code(), Some(0), "{out:?}");
     let sup = wait_pid(&pidfile);
     wait_for_text(&log, "ready\n");
@@ -416,6 +466,17 @@ fn term_to_supervisor_reaches_command() {
     wait_for_text(&log, "got-term\n");
     assert!(wait_until(|| !pidfile.exists(), DEADLINE), "pidfile left");
     assert!(wait_until(|| !alive(sup), DEADLINE), "supervisor still alive");
+}
+
+#[test]
+fn term_to_supervisor_reaches_command() {
+    check_term_reaches_command(None);
+}
+
+/// The supervisor inherits the caller's signal mask: a blocked TERM would stay pending forever.
+#[test]
+fn term_to_supervisor_reaches_command_when_caller_blocked_term() {
+    check_term_reaches_command(Some(libc::SIGTERM));
 }
 
 #[test]
@@ -614,6 +675,34 @@ fn exec_mode_runs_command_itself_with_log_as_stdout_and_stderr() {
     let stat = proc_stat(logged).unwrap();
     assert_ne!(stat.session, logged, "must not be a session leader");
     assert_eq!(stat.tty_nr, 0);
+}
+
+/// With no supervisor, the command itself must hold the pidfile's lock.
+#[test]
+fn exec_mode_pidfile_stays_locked_while_command_runs() {
+    let g = Guard::new();
+    let log = g.path("app.log");
+    let pidfile = g.pidfile("p.pid");
+    let first =
+        g.run(detach().arg("--exec").arg("--log").arg(&log).arg("--pidfile").arg(&pidfile).args(["--", "sleep", "30"]));
+    assert_eq!(first.code(), Some(0), "{first:?}");
+    let pid = wait_pid(&pidfile);
+    assert!(wait_until(|| proc_stat(pid).is_some_and(|s| s.comm == "sleep"), DEADLINE));
+    let second_marker = format!("{}/second", g.marker());
+    let second = g.run(
+        detach()
+            .arg("--exec")
+            .arg("--log")
+            .arg(&log)
+            .arg("--pidfile")
+            .arg(&pidfile)
+            .args(["--", "sh", "-c", "sleep 30; :"])
+            .arg(&second_marker),
+    );
+    assert_eq!(second.code(), Some(75), "{second:?}");
+    assert!(second.stderr.contains(&format!("already running (pid {pid})")), "{second:?}");
+    assert_nothing_running(&second_marker);
+    assert!(alive(pid));
 }
 
 #[test]
