@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::error::{Error, exit};
-use crate::{Config, Daemon, LogPaths, Mode, SuperviseOptions};
+use crate::{Config, Daemon, LogPaths, Mode, RestartPolicy, RestartWhen, SuperviseOptions};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -19,6 +19,8 @@ Examples:
     kill -HUP \"$(cat /run/app.pid)\"
   Under systemd (Type=simple or Type=notify), no fork:
     detach --foreground --log /var/log/app.log -- server
+  Restart it when it fails, waiting 1 s, 2 s, 4 s... up to 60 s:
+    detach --restart on-failure --log /var/log/app.log -- server
   No supervisor, the command itself holds the log (no reopen):
     detach --exec --log /var/log/app.log -- server
 
@@ -103,6 +105,23 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     drain_timeout: Option<Duration>,
 
+    /// Restart the command when it exits: never, on-failure (non-zero exit or a signal detach
+    /// did not send), or always (unless detach is stopping)
+    #[arg(long, value_name = "WHEN", default_value = "never", conflicts_with = "exec", value_enum)]
+    restart: RestartWhen,
+
+    /// Seconds before a restart; doubles after each run shorter than --restart-max-delay
+    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
+    restart_delay: Duration,
+
+    /// Most seconds between restarts; a run that lasts longer resets the delay and the count
+    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
+    restart_max_delay: Duration,
+
+    /// Give up after N restarts in a row (N+1 runs), with the last run's status
+    #[arg(long, value_name = "N")]
+    restart_limit: Option<u32>,
+
     /// The command to run, and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -173,6 +192,12 @@ impl Cli {
                 watch: !self.no_watch,
                 kill_timeout: self.kill_timeout,
                 drain_timeout: self.drain_timeout,
+                restart: RestartPolicy {
+                    when: self.restart,
+                    delay: self.restart_delay,
+                    max_delay: self.restart_max_delay.max(self.restart_delay),
+                    limit: self.restart_limit,
+                },
             },
         }
     }

@@ -25,6 +25,7 @@ pub mod error;
 mod lines;
 mod pidfile;
 mod reopen;
+mod restart;
 mod run;
 pub mod stdio;
 mod supervise;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
 pub use reopen::{Reopener, reopen_on_signal};
+pub use restart::{Policy as RestartPolicy, When as RestartWhen};
 pub use run::{Config, Mode, run};
 pub use stdio::{LogOptions, LogTarget, Redirect, open_log, redirect};
 pub use supervise::Options as SuperviseOptions;

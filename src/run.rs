@@ -4,7 +4,6 @@
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
-use std::process::Stdio;
 
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
@@ -12,6 +11,7 @@ use nix::unistd::pipe2;
 use crate::daemon::{self, CommandSpec, Reporter, Silence};
 use crate::error::{Error, Result};
 use crate::pidfile::Pidfile;
+use crate::restart::{Launcher, Output};
 use crate::supervise::{self, Signals, Sink, Stream, Supervisor};
 use crate::{Daemon, Prepared};
 
@@ -134,20 +134,20 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
     // file for --stdout/--stderr, none for a stream without a log.
     let out_pipe = prep.stdout.is_some().then(open_pipe).transpose()?;
     let err_pipe = prep.stderr.is_some().then(open_pipe).transpose()?;
-    let unlogged = || if daemon { Stdio::null() } else { Stdio::inherit() };
+    let unlogged = || if daemon { Output::Null } else { Output::Inherit };
     let (stdout, stderr) = match (&out_pipe, &err_pipe) {
-        (Some((_, w)), _) if prep.shared => (Stdio::from(clone(w)?), Stdio::from(clone(w)?)),
+        (Some((_, w)), _) if prep.shared => (Output::Pipe(clone(w)?), Output::Pipe(clone(w)?)),
         (out, err) => (
-            out.as_ref().map(|(_, w)| clone(w).map(Stdio::from)).transpose()?.unwrap_or_else(unlogged),
-            err.as_ref().map(|(_, w)| clone(w).map(Stdio::from)).transpose()?.unwrap_or_else(unlogged),
+            out.as_ref().map(|(_, w)| clone(w).map(Output::Pipe)).transpose()?.unwrap_or_else(unlogged),
+            err.as_ref().map(|(_, w)| clone(w).map(Output::Pipe)).transpose()?.unwrap_or_else(unlogged),
         ),
     };
-    let mut child = spec.spawn(stdout, stderr)?;
-    // Only the command may hold the write ends: EOF means every writer is gone.
+    // The launcher holds the write ends for the runs to come; once none
+    // follows it drops them, and EOF then means every writer is gone.
     let readers: Vec<OwnedFd> = [out_pipe, err_pipe].into_iter().flatten().map(|(r, _)| r).collect();
-    let pid = child.id();
-    let setup = || -> Result<Supervisor> {
-        prep.write_child_pidfile(pid)?;
+    let mut launcher = Launcher { spec: spec.clone(), stdout, stderr, child_pidfile: prep.child_pidfile.take() };
+    let pid = launcher.launch().inspect_err(|_| launcher.remove_pidfile())?;
+    let setup = || -> Result<(Vec<Sink>, Vec<Stream>)> {
         prep.write_pidfile(std::process::id())?;
         let sinks = prep.install_logs(daemon)?.into_iter().map(Sink::new).collect();
         let streams = readers
@@ -156,13 +156,19 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
             .map(|(i, r)| Stream::new(r, i))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| Error::os("cannot set up the output pipes", e))?;
-        Ok(Supervisor::new(pid, streams, sinks, signals, config.supervise.clone()))
+        Ok((sinks, streams))
     };
-    // Nothing may be left running when detach reports a failure.
-    setup().inspect_err(|_| {
-        let _ = child.kill();
-        let _ = child.wait();
-    })
+    match setup() {
+        Ok((sinks, streams)) => Ok(Supervisor::new(launcher, pid, streams, sinks, signals, config.supervise.clone())),
+        Err(e) => {
+            // Nothing may be left running when detach reports a failure.
+            let child = nix::unistd::Pid::from_raw(pid as i32);
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(child, None);
+            launcher.remove_pidfile();
+            Err(e)
+        }
+    }
 }
 
 fn open_pipe() -> Result<(OwnedFd, OwnedFd)> {

@@ -20,6 +20,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::lines::LineBuffer;
+use crate::restart::{Backoff, Launcher, Next, Policy};
 use crate::stdio::{LogTarget, PathState, with_fd};
 
 /// Pump buffer: the most one read takes from a pipe, and the longest line
@@ -46,6 +47,7 @@ pub struct Options {
     pub watch: bool,
     pub kill_timeout: Duration,
     pub drain_timeout: Option<Duration>,
+    pub restart: Policy,
 }
 
 /// Signals received, as a bitmask set by the handlers, and the self-pipe
@@ -266,8 +268,19 @@ fn set_nonblocking(fd: BorrowedFd) -> io::Result<()> {
 }
 
 pub struct Supervisor {
-    child: Pid,
+    launcher: Launcher,
+    backoff: Backoff,
+    /// The running command, if any (none between two runs, or at the end).
+    child: Option<Pid>,
+    /// The process group of the latest run: what a stop must end.
+    group: Pid,
+    started_at: Instant,
+    last_status: i32,
+    /// Set once no run follows: detach's exit status.
     status: Option<i32>,
+    respawn_at: Option<Instant>,
+    /// TERM came: no run follows this one.
+    stopping: bool,
     streams: Vec<Stream>,
     sinks: Vec<Sink>,
     signals: Signals,
@@ -276,16 +289,32 @@ pub struct Supervisor {
     kill_at: Option<Instant>,
     /// After the KILL: leave even if orphans outside the group hold the pipe.
     give_up_at: Option<Instant>,
-    /// When the command exited, for `--drain-timeout`.
+    /// When the last run ended, for `--drain-timeout`.
     drain_until: Option<Instant>,
     next_watch: Instant,
 }
 
 impl Supervisor {
-    pub fn new(child: u32, streams: Vec<Stream>, sinks: Vec<Sink>, signals: Signals, opts: Options) -> Supervisor {
+    /// `child` is the first run, already started by `launcher`.
+    pub fn new(
+        launcher: Launcher,
+        child: u32,
+        streams: Vec<Stream>,
+        sinks: Vec<Sink>,
+        signals: Signals,
+        opts: Options,
+    ) -> Supervisor {
+        let child = Pid::from_raw(child as i32);
         Supervisor {
-            child: Pid::from_raw(child as i32),
+            launcher,
+            backoff: Backoff::new(opts.restart.clone()),
+            child: Some(child),
+            group: child,
+            started_at: Instant::now(),
+            last_status: 0,
             status: None,
+            respawn_at: None,
+            stopping: false,
             streams,
             sinks,
             signals,
@@ -297,8 +326,9 @@ impl Supervisor {
         }
     }
 
-    /// Runs until the command has exited and its output is drained; returns
-    /// its status as a shell reports it (N, or 128+N for signal N).
+    /// Runs until the command has exited (for good, with restarts) and its
+    /// output is drained; returns its status as a shell reports it (N, or
+    /// 128+N for signal N).
     pub fn run(mut self) -> i32 {
         self.reap_children();
         while !self.finished() {
@@ -308,6 +338,7 @@ impl Supervisor {
             self.handle_timers(Instant::now());
         }
         self.reap_children();
+        self.launcher.remove_pidfile();
         self.status.unwrap_or(1)
     }
 
@@ -338,7 +369,8 @@ impl Supervisor {
     fn next_deadline(&self) -> Option<Instant> {
         let held = self.streams.iter().filter_map(|s| s.held_since.map(|t| t + HOLD));
         let watch = self.opts.watch.then_some(self.next_watch);
-        held.chain(watch).chain(self.kill_at).chain(self.give_up_at).chain(self.drain_until).min()
+        let timers = [self.kill_at, self.give_up_at, self.drain_until, self.respawn_at];
+        held.chain(watch).chain(timers.into_iter().flatten()).min()
     }
 
     fn handle_signals(&mut self) {
@@ -365,20 +397,21 @@ impl Supervisor {
     }
 
     fn forward_signal(&self, sig: i32) {
-        if self.status.is_none()
-            && let Ok(sig) = Signal::try_from(sig)
-        {
-            let _ = kill(self.child, sig);
+        if let (Some(child), Ok(sig)) = (self.child, Signal::try_from(sig)) {
+            let _ = kill(child, sig);
         }
     }
 
     /// TERM: pass it on, and KILL whatever of the command's process group is
-    /// left when `--kill-timeout` runs out.
+    /// left when `--kill-timeout` runs out. Between two runs, no run follows.
     fn stop(&mut self) {
-        if self.status.is_none() {
-            let _ = kill(self.child, Signal::SIGTERM);
-        } else {
-            let _ = killpg(self.child, Signal::SIGTERM);
+        self.stopping = true;
+        match self.child {
+            Some(child) => drop(kill(child, Signal::SIGTERM)),
+            None => drop(killpg(self.group, Signal::SIGTERM)),
+        }
+        if self.respawn_at.take().is_some() {
+            self.finish(self.last_status);
         }
         self.kill_at.get_or_insert(Instant::now() + self.opts.kill_timeout);
     }
@@ -386,17 +419,70 @@ impl Supervisor {
     fn reap_children(&mut self) {
         loop {
             match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == self.child => self.child_exited(code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == self.child => self.child_exited(128 + sig as i32),
+                Ok(WaitStatus::Exited(pid, code)) if Some(pid) == self.child => self.run_ended(code, None),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if Some(pid) == self.child => {
+                    self.run_ended(128 + sig as i32, Some(sig))
+                }
                 Ok(WaitStatus::StillAlive) | Err(_) => return,
                 Ok(_) => {} // an orphan we inherited as subreaper: reaped
             }
         }
     }
 
-    fn child_exited(&mut self, status: i32) {
+    /// A run ended: restart it after a delay, or let it be the last.
+    fn run_ended(&mut self, status: i32, signal: Option<Signal>) {
+        self.child = None;
+        self.last_status = status;
+        let failed = status != 0 || signal.is_some();
+        let next = match self.stopping {
+            true => Next::Stop,
+            false => self.backoff.next(failed, self.started_at.elapsed()),
+        };
+        let how = match signal {
+            Some(sig) => format!("'{}' was killed by {sig}", self.launcher.spec.program()),
+            None => format!("'{}' exited with status {status}", self.launcher.spec.program()),
+        };
+        match next {
+            Next::Stop => self.finish(status),
+            Next::GiveUp { n } => {
+                self.note(&format!("{how}; giving up after {n} restarts"));
+                self.finish(status);
+            }
+            Next::Restart { n, delay } => {
+                self.note(&format!("{how}; restart {n} in {:.1} s", delay.as_secs_f64()));
+                self.respawn_at = Some(Instant::now() + delay);
+            }
+        }
+    }
+
+    /// No run follows: exit with `status` once the output is drained.
+    fn finish(&mut self, status: i32) {
         self.status = Some(status);
+        self.launcher.close_pipes();
         self.drain_until = self.opts.drain_timeout.map(|d| Instant::now() + d);
+    }
+
+    fn respawn(&mut self) {
+        match self.launcher.launch() {
+            Ok(pid) => {
+                let pid = Pid::from_raw(pid as i32);
+                (self.child, self.group, self.started_at) = (Some(pid), pid, Instant::now());
+            }
+            Err(e) => {
+                self.note(&e.to_string());
+                self.started_at = Instant::now();
+                self.run_ended(e.exit_code().into(), None);
+            }
+        }
+    }
+
+    /// A line of detach's own (restarts): into the stderr log, else the
+    /// stdout log, else detach's own stderr.
+    fn note(&mut self, msg: &str) {
+        match self.sinks.last_mut() {
+            Some(sink) => sink.warn(msg),
+            None => drop(io::stderr().write_all(format!("detach: {msg}\n").as_bytes())),
+        }
     }
 
     fn pump_streams(&mut self) {
@@ -421,12 +507,15 @@ impl Supervisor {
         }
         if self.kill_at.is_some_and(|t| now >= t) {
             self.kill_at = None;
-            let _ = killpg(self.child, Signal::SIGKILL);
-            if self.status.is_none() {
-                // It may have left its group; once reaped, its pid may be another's.
-                let _ = kill(self.child, Signal::SIGKILL);
+            let _ = killpg(self.group, Signal::SIGKILL);
+            if let Some(child) = self.child {
+                let _ = kill(child, Signal::SIGKILL); // it may have left its group
             }
             self.give_up_at = Some(now + GIVE_UP_GRACE);
+        }
+        if self.respawn_at.is_some_and(|t| now >= t) {
+            self.respawn_at = None;
+            self.respawn();
         }
     }
 }
