@@ -30,6 +30,13 @@ fn wait_for_text(path: &Path, text: &str) {
     assert!(found, "{:?} never appeared in {}: {:?}", text, path.display(), read(path));
 }
 
+/// Polls until the process's name is `comm`: the pidfile may be written before the exec (or
+/// the title) that a test is about to look at.
+fn wait_comm(pid: i32, comm: &str) {
+    let found = wait_until(|| proc_stat(pid).is_some_and(|s| s.comm == comm), DEADLINE);
+    assert!(found, "pid {pid} never became {comm:?}: {:?}", proc_stat(pid));
+}
+
 /// Polls until nothing whose argv names `marker` is alive.
 fn assert_nothing_running(marker: &str) {
     let gone = wait_until(|| pids_with_arg(marker).is_empty(), DEADLINE);
@@ -72,8 +79,8 @@ fn daemon_returns_zero_while_command_runs_and_logs_stdout_and_stderr() {
     wait_for_text(&log, "out\n");
     wait_for_text(&log, "err\n");
     let cmd = wait_pid(&child_pidfile);
+    wait_comm(cmd, "sleep");
     assert!(alive(cmd), "the command should still run after detach returned");
-    assert_eq!(proc_stat(cmd).unwrap().comm, "sleep");
 }
 
 #[test]
@@ -122,6 +129,7 @@ fn supervisor_has_no_tty_own_session_root_cwd_and_stdio_on_null_and_log() {
     let out = g.run(&mut cmd);
     assert_eq!(out.code(), Some(0), "{out:?}");
     let sup = wait_pid(&pidfile);
+    wait_comm(sup, "detach: sleep");
     let stat = proc_stat(sup).expect("supervisor alive");
     // SAFETY: getsid(0) has no preconditions.
     let test_sid = unsafe { libc::getsid(0) };
@@ -140,7 +148,6 @@ fn supervisor_has_no_tty_own_session_root_cwd_and_stdio_on_null_and_log() {
         fds.values().all(|t| !t.contains("/.std") && !t.contains("/dev/pts")),
         "supervisor holds the caller's stdio or the tty: {fds:?}"
     );
-    assert_eq!(stat.comm, "detach: sleep");
     drop(pty);
 }
 
@@ -152,7 +159,7 @@ fn supervisor_title_is_cut_to_15_bytes() {
     let out = g.run(detach().arg("--pidfile").arg(&pidfile).args(["--title", title, "--", "sleep", "30"]));
     assert_eq!(out.code(), Some(0), "{out:?}");
     let sup = wait_pid(&pidfile);
-    assert_eq!(proc_stat(sup).unwrap().comm, &title[..15]);
+    wait_comm(sup, &title[..15]);
     assert_eq!(read(Path::new(&format!("/proc/{sup}/comm"))), format!("{}\n", &title[..15]));
 }
 
@@ -189,6 +196,7 @@ fn command_is_child_of_supervisor_in_own_group_holding_only_stdio() {
     assert_eq!(out.code(), Some(0), "{out:?}");
     let sup = wait_pid(&pidfile);
     let pid = wait_pid(&child_pidfile);
+    wait_comm(pid, "sleep");
     let stat = proc_stat(pid).expect("command alive");
     assert_eq!(stat.ppid, sup, "the command's parent is the supervisor");
     assert_eq!(stat.pgrp, pid, "the command leads its own process group");
@@ -206,20 +214,17 @@ fn command_is_child_of_supervisor_in_own_group_holding_only_stdio() {
 
 // 4. Clean signal state.
 
-/// Makes the process ignore SIGPIPE and block SIGUSR1, as a Python parent would.
-///
-/// It first resets glibc's reserved signals 32 and 33: glibc's posix_spawn leaves them ignored
-/// in a child whose parent handled them (cargo runs this test binary that way), and glibc's
-/// signal() refuses to touch them, so only the raw syscall clears that noise.
+/// Makes the process ignore SIGPIPE and block SIGUSR1, as a Python parent would, and ignore
+/// glibc's reserved signal 32, as glibc's posix_spawn leaves it in a child whose parent handled
+/// it (cargo runs this test binary that way). glibc's signal() refuses to touch 32, hence the
+/// raw syscall.
 fn dirty_signals(cmd: &mut Command) {
-    // SAFETY: rt_sigaction and signal are async-signal-safe; an all-zero kernel sigaction
-    // is SIG_DFL, no flags, empty mask.
+    // SAFETY: rt_sigaction and signal are async-signal-safe. The kernel's struct sigaction on
+    // x86_64 and arm64 is handler, flags, restorer, mask: [SIG_IGN, 0, 0, 0] ignores.
     unsafe {
         cmd.pre_exec(|| {
-            let dfl = [0u64; 4];
-            for sig in [32, 33] {
-                libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<u64>(), 8);
-            }
+            let ignore = [libc::SIG_IGN as u64, 0, 0, 0];
+            libc::syscall(libc::SYS_rt_sigaction, 32, ignore.as_ptr(), std::ptr::null_mut::<u64>(), 8);
             libc::signal(libc::SIGPIPE, libc::SIG_IGN);
             Ok(())
         });
@@ -252,6 +257,7 @@ fn command_starts_with_default_dispositions_and_empty_mask() {
     let probe_pid = probe.id() as i32;
     assert!(wait_until(|| proc_status(probe_pid, "SigIgn").is_some(), DEADLINE));
     assert_ne!(sig_bits(probe_pid, "SigIgn") & (1 << (libc::SIGPIPE - 1)), 0);
+    assert_ne!(sig_bits(probe_pid, "SigIgn") & (1 << (32 - 1)), 0);
     assert_ne!(sig_bits(probe_pid, "SigBlk") & (1 << (libc::SIGUSR1 - 1)), 0);
     probe.kill().unwrap();
     probe.wait().unwrap();
@@ -263,6 +269,7 @@ fn command_starts_with_default_dispositions_and_empty_mask() {
     let out = g.run(&mut cmd);
     assert_eq!(out.code(), Some(0), "{out:?}");
     let pid = wait_pid(&child_pidfile);
+    wait_comm(pid, "sleep");
     assert_eq!(proc_status(pid, "SigIgn").as_deref(), Some(NO_SIGNALS));
     assert_eq!(proc_status(pid, "SigBlk").as_deref(), Some(NO_SIGNALS));
 }
@@ -666,7 +673,7 @@ fn exec_mode_runs_command_itself_with_log_as_stdout_and_stderr() {
         .unwrap_or_else(|| panic!("no pid= line in {:?}", read(&log)));
     g.track(logged);
     assert_eq!(wait_pid(&pidfile), logged, "pidfile must hold the command's pid");
-    assert!(wait_until(|| proc_stat(logged).is_some_and(|s| s.comm == "sleep"), DEADLINE));
+    wait_comm(logged, "sleep");
     let fds = proc_fds(logged);
     let log = canon(&log);
     assert_eq!(fds.get(&0).map(String::as_str), Some("/dev/null"), "{fds:?}");
@@ -687,7 +694,7 @@ fn exec_mode_pidfile_stays_locked_while_command_runs() {
         g.run(detach().arg("--exec").arg("--log").arg(&log).arg("--pidfile").arg(&pidfile).args(["--", "sleep", "30"]));
     assert_eq!(first.code(), Some(0), "{first:?}");
     let pid = wait_pid(&pidfile);
-    assert!(wait_until(|| proc_stat(pid).is_some_and(|s| s.comm == "sleep"), DEADLINE));
+    wait_comm(pid, "sleep");
     let second_marker = format!("{}/second", g.marker());
     let second = g.run(
         detach()
@@ -782,6 +789,7 @@ fn chdir_sets_cwd_of_supervisor_and_command() {
     );
     assert_eq!(out.code(), Some(0), "{out:?}");
     let work = canon(&work);
+    wait_comm(wait_pid(&child_pidfile), "sleep");
     for pid in [wait_pid(&pidfile), wait_pid(&child_pidfile)] {
         assert_eq!(proc_cwd(pid).to_string_lossy(), work, "pid {pid}");
     }
@@ -802,6 +810,7 @@ fn umask_option_sets_umask_of_supervisor_and_command() {
             .args(["--", "sleep", "30"]),
     );
     assert_eq!(out.code(), Some(0), "{out:?}");
+    wait_comm(wait_pid(&child_pidfile), "sleep");
     for pid in [wait_pid(&pidfile), wait_pid(&child_pidfile)] {
         assert_eq!(proc_status(pid, "Umask").as_deref(), Some("0077"), "pid {pid}");
     }
@@ -831,6 +840,7 @@ fn user_nobody_runs_command_as_nobody_with_log_owned_by_root() {
     );
     assert_eq!(out.code(), Some(0), "{out:?}");
     let pid = wait_pid(&child_pidfile);
+    wait_comm(pid, "sleep");
     let ids = |field: &str| -> Vec<u32> {
         proc_status(pid, field).unwrap_or_default().split_whitespace().map(|n| n.parse().unwrap()).collect()
     };
