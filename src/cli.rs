@@ -122,6 +122,11 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     restart_limit: Option<u32>,
 
+    /// Under systemd Type=notify: let the command notify systemd itself (NOTIFY_SOCKET is passed
+    /// to it; needs NotifyAccess=all) instead of detach sending READY=1 once it was exec'd
+    #[arg(long)]
+    notify_passthrough: bool,
+
     /// The command to run, and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -187,6 +192,7 @@ impl Cli {
             command: self.command,
             child_pidfile: self.child_pidfile,
             title: self.title,
+            notify_passthrough: self.notify_passthrough,
             supervise: SuperviseOptions {
                 reopen_signal: self.reopen_signal,
                 watch: !self.no_watch,

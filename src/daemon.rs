@@ -158,6 +158,8 @@ fn close_fds_slowly(keep: &[RawFd]) {
 pub struct CommandSpec {
     pub argv: Vec<OsString>,
     pub creds: Option<Credentials>,
+    /// Leave NOTIFY_SOCKET to the command (it notifies systemd itself).
+    pub keep_notify_socket: bool,
 }
 
 impl CommandSpec {
@@ -168,6 +170,11 @@ impl CommandSpec {
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..]);
+        if !self.keep_notify_socket {
+            // detach is the one that notifies: a command that also did would
+            // say READY before detach knows it started.
+            cmd.env_remove(crate::notify::ENV);
+        }
         let creds = self.creds.clone();
         // SAFETY: runs between fork and exec: only async-signal-safe system
         // calls, on `creds` built before the fork; no allocation, no lock.

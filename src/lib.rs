@@ -23,6 +23,7 @@ pub mod cli;
 mod daemon;
 pub mod error;
 mod lines;
+mod notify;
 mod pidfile;
 mod reopen;
 mod restart;

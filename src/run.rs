@@ -10,6 +10,7 @@ use nix::unistd::pipe2;
 
 use crate::daemon::{self, CommandSpec, Reporter, Silence};
 use crate::error::{Error, Result};
+use crate::notify::Notifier;
 use crate::pidfile::Pidfile;
 use crate::restart::{Launcher, Output};
 use crate::supervise::{self, Signals, Sink, Stream, Supervisor};
@@ -32,6 +33,8 @@ pub struct Config {
     pub command: Vec<OsString>,
     pub child_pidfile: Option<PathBuf>,
     pub title: Option<String>,
+    /// Pass NOTIFY_SOCKET to the command instead of notifying systemd.
+    pub notify_passthrough: bool,
     pub supervise: supervise::Options,
 }
 
@@ -48,7 +51,11 @@ pub fn run(config: Config) -> Result<i32> {
     if let Some(path) = &config.child_pidfile {
         prep.child_pidfile = Some(Pidfile::acquire(&crate::absolute(path)?)?);
     }
-    let spec = CommandSpec { argv: config.command.clone(), creds: prep.creds.clone() };
+    let spec = CommandSpec {
+        argv: config.command.clone(),
+        creds: prep.creds.clone(),
+        keep_notify_socket: config.notify_passthrough,
+    };
     match config.mode {
         Mode::Exec => {
             let reporter = daemon::daemonize(&prep.fds(), Silence::MeansExec)?;
@@ -159,7 +166,13 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
         Ok((sinks, streams))
     };
     match setup() {
-        Ok((sinks, streams)) => Ok(Supervisor::new(launcher, pid, streams, sinks, signals, config.supervise.clone())),
+        Ok((sinks, streams)) => {
+            let notify = if config.notify_passthrough { None } else { Notifier::from_env() };
+            if let Some(n) = &notify {
+                n.send(&format!("READY=1\nMAINPID={}", std::process::id()));
+            }
+            Ok(Supervisor::new(launcher, pid, streams, sinks, signals, notify, config.supervise.clone()))
+        }
         Err(e) => {
             // Nothing may be left running when detach reports a failure.
             let child = nix::unistd::Pid::from_raw(pid as i32);

@@ -20,6 +20,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::lines::LineBuffer;
+use crate::notify::Notifier;
 use crate::restart::{Backoff, Launcher, Next, Policy};
 use crate::stdio::{LogTarget, PathState, with_fd};
 
@@ -284,6 +285,8 @@ pub struct Supervisor {
     streams: Vec<Stream>,
     sinks: Vec<Sink>,
     signals: Signals,
+    /// systemd's notify socket, when detach runs as a Type=notify service.
+    notify: Option<Notifier>,
     opts: Options,
     /// When TERM came: the command's group gets KILL at this instant.
     kill_at: Option<Instant>,
@@ -302,6 +305,7 @@ impl Supervisor {
         streams: Vec<Stream>,
         sinks: Vec<Sink>,
         signals: Signals,
+        notify: Option<Notifier>,
         opts: Options,
     ) -> Supervisor {
         let child = Pid::from_raw(child as i32);
@@ -318,6 +322,7 @@ impl Supervisor {
             streams,
             sinks,
             signals,
+            notify,
             opts,
             kill_at: None,
             give_up_at: None,
@@ -391,8 +396,14 @@ impl Supervisor {
     /// it goes whole into the new file once complete, for a line written in
     /// one write may reach the pipe in pieces.
     fn reopen_logs(&mut self) {
+        if let Some(n) = &self.notify {
+            n.reloading();
+        }
         for sink in &mut self.sinks {
             sink.reopen();
+        }
+        if let Some(n) = &self.notify {
+            n.send("READY=1");
         }
     }
 
@@ -405,6 +416,9 @@ impl Supervisor {
     /// TERM: pass it on, and KILL whatever of the command's process group is
     /// left when `--kill-timeout` runs out. Between two runs, no run follows.
     fn stop(&mut self) {
+        if let (false, Some(n)) = (self.stopping, &self.notify) {
+            n.send("STOPPING=1");
+        }
         self.stopping = true;
         match self.child {
             Some(child) => drop(kill(child, Signal::SIGTERM)),
