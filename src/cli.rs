@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::control;
 use crate::error::{Error, exit};
 use crate::{Config, Daemon, LogPaths, Mode, RestartPolicy, RestartWhen, SuperviseOptions};
 
@@ -21,6 +22,10 @@ Examples:
     detach --foreground --log /var/log/app.log -- server
   Restart it when it fails, waiting 1 s, 2 s, 4 s... up to 60 s:
     detach --restart on-failure --log /var/log/app.log -- server
+  Control a running daemon through its pidfile (checked by its lock, not only its pid):
+    detach status --pidfile /run/app.pid
+    detach reopen --pidfile /run/app.pid
+    detach stop --pidfile /run/app.pid
   No supervisor, the command itself holds the log (no reopen):
     detach --exec --log /var/log/app.log -- server
 
@@ -31,8 +36,20 @@ command's status (128+N if killed by signal N).";
 
 /// Run a command as a daemon, its stdout and stderr kept in log files that can be rotated.
 #[derive(Parser, Debug)]
-#[command(name = "detach", version, after_help = EXAMPLES, max_term_width = 100)]
+#[command(
+    name = "detach",
+    version,
+    after_help = EXAMPLES,
+    max_term_width = 100,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    subcommand_value_name = "VERB",
+    subcommand_help_heading = "Control verbs (a command named like a verb needs `--` before it)"
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    verb: Option<Verb>,
+
     /// Append the command's stdout and stderr to PATH, in the order written
     #[arg(long, value_name = "PATH", conflicts_with_all = ["stdout", "stderr"])]
     log: Option<PathBuf>,
@@ -132,6 +149,44 @@ pub struct Cli {
     command: Vec<OsString>,
 }
 
+#[derive(clap::Subcommand, Debug)]
+enum Verb {
+    /// Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs),
+    /// 1 (dead, pidfile left), 3 (not running), 4 (pidfile unreadable)
+    Status {
+        #[arg(long, value_name = "PATH")]
+        pidfile: PathBuf,
+    },
+    /// Make the daemon of PIDFILE reopen its logs (logrotate's postrotate). Exit 0 once
+    /// delivered, 7 when not running
+    Reopen {
+        #[arg(long, value_name = "PATH")]
+        pidfile: PathBuf,
+        /// The daemon's --reopen-signal
+        #[arg(long, value_name = "SIG", default_value = "HUP", value_parser = parse_signal)]
+        signal: i32,
+    },
+    /// Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its
+    /// pidfile removed
+    Stop {
+        #[arg(long, value_name = "PATH")]
+        pidfile: PathBuf,
+        /// Seconds to wait after TERM before KILL (above the daemon's --kill-timeout)
+        #[arg(long, value_name = "SECONDS", default_value = "15", value_parser = parse_seconds)]
+        timeout: Duration,
+    },
+}
+
+impl Verb {
+    fn run(self) -> crate::Result<u8> {
+        match self {
+            Verb::Status { pidfile } => Ok(control::status(&pidfile)),
+            Verb::Reopen { pidfile, signal } => control::reopen(&pidfile, signal),
+            Verb::Stop { pidfile, timeout } => control::stop(&pidfile, timeout),
+        }
+    }
+}
+
 fn parse_octal(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s, 8)
         .ok()
@@ -218,8 +273,12 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
         }
     };
-    match crate::run(cli.into_config()) {
-        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
+    let result = match cli.verb {
+        Some(verb) => verb.run(),
+        None => crate::run(cli.into_config()).map(|status| status.clamp(0, 255) as u8),
+    };
+    match result {
+        Ok(status) => ExitCode::from(status),
         Err(e) => {
             report(&e);
             ExitCode::from(e.exit_code())

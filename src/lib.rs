@@ -20,6 +20,7 @@
 //! and restores the original.
 
 pub mod cli;
+mod control;
 mod daemon;
 pub mod error;
 mod lines;
