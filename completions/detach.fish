@@ -1,0 +1,69 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_detach_global_optspecs
+    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
+end
+
+function __fish_detach_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_detach_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_detach_using_subcommand
+    set -l cmd (__fish_detach_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c detach -n "__fish_detach_needs_command" -l log -d 'Append the command\'s stdout and stderr to PATH, in the order written' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l stdout -d 'Append the command\'s stdout to PATH (stderr to /dev/null unless --stderr)' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l stderr -d 'Append the command\'s stderr to PATH (stdout to /dev/null unless --stdout)' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l pidfile -d 'Write the supervisor\'s pid to PATH, locked while it runs, removed at exit' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l child-pidfile -d 'Write the command\'s own pid to PATH (locked and removed like --pidfile)' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l title -d 'Name of the supervisor as ps shows it [default: "detach: COMMAND"]' -r
+complete -c detach -n "__fish_detach_needs_command" -l chdir -d 'Working directory [default: / ; with --foreground, the current one]' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l umask -d 'File mode creation mask, octal [default: 022 ; with --foreground, inherited]' -r
+complete -c detach -n "__fish_detach_needs_command" -l user -d 'Run the command as USER (name or uid) with its groups; logs and pidfiles are opened first' -r
+complete -c detach -n "__fish_detach_needs_command" -l group -d 'Run the command with primary group GROUP (name or gid)' -r
+complete -c detach -n "__fish_detach_needs_command" -l reopen-signal -d 'Signal that makes the supervisor reopen its logs (HUP is then forwarded)' -r
+complete -c detach -n "__fish_detach_needs_command" -l log-mode -d 'Mode of the log files detach creates, octal, before the umask' -r
+complete -c detach -n "__fish_detach_needs_command" -l log-owner -d 'Owner of the log files detach creates' -r
+complete -c detach -n "__fish_detach_needs_command" -l kill-timeout -d 'After TERM, seconds to wait before the command\'s process group gets KILL' -r
+complete -c detach -n "__fish_detach_needs_command" -l drain-timeout -d 'After the command exits, seconds to keep draining output of its orphans [default: no limit]' -r
+complete -c detach -n "__fish_detach_needs_command" -l restart -d 'Restart the command when it exits: never, on-failure (non-zero exit or a signal detach did not send), or always (unless detach is stopping)' -r -f -a "never\t'Never restart (the default)'
+on-failure\t'After a non-zero exit, or death by a signal detach did not send to stop it'
+always\t'After every exit, unless detach is stopping'"
+complete -c detach -n "__fish_detach_needs_command" -l restart-delay -d 'Seconds before a restart; doubles after each run shorter than --restart-max-delay' -r
+complete -c detach -n "__fish_detach_needs_command" -l restart-max-delay -d 'Most seconds between restarts; a run that lasts longer resets the delay and the count' -r
+complete -c detach -n "__fish_detach_needs_command" -l restart-limit -d 'Give up after N restarts in a row (N+1 runs), with the last run\'s status' -r
+complete -c detach -n "__fish_detach_needs_command" -l foreground -d 'Do not fork or detach: supervise in the foreground, exit with the command\'s status'
+complete -c detach -n "__fish_detach_needs_command" -l exec -d 'Daemonize and exec the command itself: no supervisor, so no log reopening'
+complete -c detach -n "__fish_detach_needs_command" -l no-watch -d 'Do not check once a second whether a log was moved or deleted'
+complete -c detach -n "__fish_detach_needs_command" -l notify-passthrough -d 'Under systemd Type=notify: let the command notify systemd itself (NOTIFY_SOCKET is passed to it; needs NotifyAccess=all) instead of detach sending READY=1 once it was exec\'d'
+complete -c detach -n "__fish_detach_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c detach -n "__fish_detach_needs_command" -s V -l version -d 'Print version'
+complete -c detach -n "__fish_detach_needs_command" -a "status" -d 'Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs), 1 (dead, pidfile left), 3 (not running), 4 (pidfile unreadable)'
+complete -c detach -n "__fish_detach_needs_command" -a "reopen" -d 'Make the daemon of PIDFILE reopen its logs (logrotate\'s postrotate). Exit 0 once delivered, 7 when not running'
+complete -c detach -n "__fish_detach_needs_command" -a "stop" -d 'Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its pidfile removed'
+complete -c detach -n "__fish_detach_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c detach -n "__fish_detach_using_subcommand status" -l pidfile -r -F
+complete -c detach -n "__fish_detach_using_subcommand status" -s h -l help -d 'Print help'
+complete -c detach -n "__fish_detach_using_subcommand reopen" -l pidfile -r -F
+complete -c detach -n "__fish_detach_using_subcommand reopen" -l signal -d 'The daemon\'s --reopen-signal' -r
+complete -c detach -n "__fish_detach_using_subcommand reopen" -s h -l help -d 'Print help'
+complete -c detach -n "__fish_detach_using_subcommand stop" -l pidfile -r -F
+complete -c detach -n "__fish_detach_using_subcommand stop" -l timeout -d 'Seconds to wait after TERM before KILL (above the daemon\'s --kill-timeout)' -r
+complete -c detach -n "__fish_detach_using_subcommand stop" -s h -l help -d 'Print help'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop help" -f -a "status" -d 'Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs), 1 (dead, pidfile left), 3 (not running), 4 (pidfile unreadable)'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop help" -f -a "reopen" -d 'Make the daemon of PIDFILE reopen its logs (logrotate\'s postrotate). Exit 0 once delivered, 7 when not running'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop help" -f -a "stop" -d 'Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its pidfile removed'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
