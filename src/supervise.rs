@@ -445,6 +445,9 @@ impl Supervisor {
 
     /// A run ended: restart it after a delay, or let it be the last.
     fn run_ended(&mut self, status: i32, signal: Option<Signal>) {
+        // What the run wrote before it exited is in the pipe: log it before
+        // the line that says the run ended.
+        self.pump_streams();
         self.child = None;
         self.last_status = status;
         let failed = status != 0 || signal.is_some();
