@@ -1,6 +1,8 @@
 //! The one integration test binary: every test runs the real `detach`.
 
 mod core;
+mod docs;
 mod library;
+mod restart;
 mod supervise;
 mod util;
