@@ -5,4 +5,5 @@ mod docs;
 mod library;
 mod restart;
 mod supervise;
+mod systemd;
 mod util;
