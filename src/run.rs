@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
-use crate::daemon::{self, CommandSpec, Reporter, Silence};
+use crate::daemon::{self, CommandSpec, Silence};
 use crate::error::{Error, Result};
 use crate::notify::Notifier;
 use crate::pidfile::Pidfile;
@@ -65,15 +65,24 @@ pub fn run(config: Config) -> Result<i32> {
         }
         Mode::Daemon => {
             let reporter = daemon::daemonize(&prep.fds(), Silence::MeansDeath)?;
-            Ok(supervise_command(&config, prep, &spec, Some(reporter)))
-        }
-        Mode::Foreground => match start_supervisor(&config, &mut prep, &spec, false) {
-            Ok(supervisor) => Ok(finish(supervisor, prep)),
-            Err(e) => {
-                prep.remove_pidfiles();
-                Err(e)
+            // Report to the first parent once the command has been exec'd,
+            // or why it was not; then supervise.
+            match start_supervisor(&config, &mut prep, &spec, true) {
+                Ok(supervisor) => {
+                    reporter.success();
+                    Ok(finish(supervisor, prep))
+                }
+                Err(e) => {
+                    prep.remove_pidfiles();
+                    reporter.fail(&e)
+                }
             }
-        },
+        }
+        Mode::Foreground => {
+            let supervisor =
+                start_supervisor(&config, &mut prep, &spec, false).inspect_err(|_| prep.remove_pidfiles())?;
+            Ok(finish(supervisor, prep))
+        }
     }
 }
 
@@ -95,26 +104,6 @@ fn exec_command(prep: &mut Prepared, spec: &CommandSpec) -> Error {
     match setup {
         Ok(()) => spec.exec(),
         Err(e) => e,
-    }
-}
-
-/// The daemon's supervisor: reports to the first parent once the command has
-/// been exec'd (or why it was not), then supervises it.
-fn supervise_command(config: &Config, mut prep: Prepared, spec: &CommandSpec, reporter: Option<Reporter>) -> i32 {
-    match start_supervisor(config, &mut prep, spec, true) {
-        Ok(supervisor) => {
-            if let Some(r) = reporter {
-                r.success();
-            }
-            finish(supervisor, prep)
-        }
-        Err(e) => {
-            prep.remove_pidfiles();
-            match reporter {
-                Some(r) => r.fail(&e),
-                None => e.exit_code().into(),
-            }
-        }
     }
 }
 
