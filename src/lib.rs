@@ -155,7 +155,7 @@ impl Daemon {
     ///
     /// Call it before starting any thread: it refuses a multi-threaded process.
     pub fn start(self) -> Result<Daemonized> {
-        let mut prep = Prepared::new(&self)?;
+        let mut prep = Prepared::new(&self, None)?;
         let reporter = daemon::daemonize(&prep.fds(), daemon::Silence::MeansDeath)?;
         let result =
             prep.write_pidfile(std::process::id()).and_then(|()| prep.install_logs(true)).and_then(|logs| match &prep
@@ -219,7 +219,9 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(d: &Daemon) -> Result<Prepared> {
+    /// `child_pidfile` is the command's (`--child-pidfile`), which only the
+    /// command line has.
+    fn new(d: &Daemon, child_pidfile: Option<&Path>) -> Result<Prepared> {
         if let Some(mask) = d.umask {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         }
@@ -238,13 +240,32 @@ impl Prepared {
                 (stdout.as_deref().map(open).transpose()?, stderr.as_deref().map(open).transpose()?, false)
             }
         };
-        let pidfile = d.pidfile.as_deref().map(|p| absolute(p).and_then(|p| Pidfile::acquire(&p))).transpose()?;
         let devnull = stdio::open_devnull().map_err(|e| Error::os("cannot open '/dev/null'", e))?;
-        if let Some(dir) = &d.chdir {
-            std::env::set_current_dir(dir)
-                .map_err(|e| Error::os(format!("cannot change directory to '{}'", dir.display()), e))?;
+        let acquire = |p: Option<&Path>| p.map(|p| absolute(p).and_then(|p| Pidfile::acquire(&p))).transpose();
+        let mut prep = Prepared {
+            log_options,
+            stdout,
+            stderr,
+            shared,
+            pidfile: acquire(d.pidfile.as_deref())?,
+            child_pidfile: None,
+            creds,
+            devnull,
+        };
+        // From here on, a failure must not leave the pidfiles behind. Every
+        // path is absolute by now, so the chdir cannot change what they name.
+        let rest = acquire(child_pidfile).map(|p| prep.child_pidfile = p).and_then(|()| match &d.chdir {
+            Some(dir) => std::env::set_current_dir(dir)
+                .map_err(|e| Error::os(format!("cannot change directory to '{}'", dir.display()), e)),
+            None => Ok(()),
+        });
+        match rest {
+            Ok(()) => Ok(prep),
+            Err(e) => {
+                prep.remove_pidfiles();
+                Err(e)
+            }
         }
-        Ok(Prepared { log_options, stdout, stderr, shared, pidfile, child_pidfile: None, creds, devnull })
     }
 
     /// The fds the daemon must keep when it closes what it inherited.

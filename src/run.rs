@@ -11,7 +11,6 @@ use nix::unistd::pipe2;
 use crate::daemon::{self, CommandSpec, Silence};
 use crate::error::{Error, Result};
 use crate::notify::Notifier;
-use crate::pidfile::Pidfile;
 use crate::restart::{Launcher, Output};
 use crate::supervise::{self, Signals, Sink, Stream, Supervisor};
 use crate::{Daemon, Prepared};
@@ -47,10 +46,7 @@ const PIPE_SIZE: i32 = 1 << 20;
 /// 0 in the caller once a daemon started; the command's status in the
 /// supervisor (and with `--foreground`).
 pub fn run(config: Config) -> Result<i32> {
-    let mut prep = Prepared::new(&config.daemon)?;
-    if let Some(path) = &config.child_pidfile {
-        prep.child_pidfile = Some(Pidfile::acquire(&crate::absolute(path)?)?);
-    }
+    let mut prep = Prepared::new(&config.daemon, config.child_pidfile.as_deref())?;
     let spec = CommandSpec {
         argv: config.command.clone(),
         creds: prep.creds.clone(),
