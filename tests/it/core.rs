@@ -1,6 +1,6 @@
 //! The guarantees of issue 2: daemonizing, stdio into logs, pidfiles, errors before detaching.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::util::{
-    DEADLINE, Guard, alive, detach, is_root, pids_with_arg, proc_cwd, proc_fds, proc_stat, proc_status, read, read_pid,
-    wait_pid, wait_until,
+    DEADLINE, Guard, Out, alive, detach, is_root, pids_with_arg, proc_cwd, proc_fds, proc_stat, proc_status, read,
+    read_pid, signal, wait_for_text, wait_pid, wait_until,
 };
 
 const NO_SIGNALS: &str = "0000000000000000";
@@ -22,12 +22,6 @@ fn canon(path: &Path) -> String {
         .unwrap_or_else(|e| panic!("canonicalize {}: {e}", path.display()))
         .to_string_lossy()
         .into_owned()
-}
-
-/// Polls until `path` contains `text`; panics with the file's content otherwise.
-fn wait_for_text(path: &Path, text: &str) {
-    let found = wait_until(|| read(path).contains(text), DEADLINE);
-    assert!(found, "{:?} never appeared in {}: {:?}", text, path.display(), read(path));
 }
 
 /// Polls until the process's name is `comm`: the pidfile may be written before the exec (or
@@ -41,6 +35,46 @@ fn wait_comm(pid: i32, comm: &str) {
 fn assert_nothing_running(marker: &str) {
     let gone = wait_until(|| pids_with_arg(marker).is_empty(), DEADLINE);
     assert!(gone, "processes left running: {:?}", pids_with_arg(marker));
+}
+
+/// `detach --pidfile PIDFILE --child-pidfile CHILD_PIDFILE`; the test adds options and command.
+fn detach_with_pidfiles(pidfile: &Path, child_pidfile: &Path) -> Command {
+    let mut cmd = detach();
+    cmd.arg("--pidfile").arg(pidfile).arg("--child-pidfile").arg(child_pidfile);
+    cmd
+}
+
+/// Polls for the pid in `pidfile`, then until that process has become `sleep`; returns the pid.
+fn wait_sleep(pidfile: &Path) -> i32 {
+    let pid = wait_pid(pidfile);
+    wait_comm(pid, "sleep");
+    pid
+}
+
+/// Checks that `pid` has /dev/null as fd 0 and `log` as fds 1 and 2; returns all its fds.
+fn assert_stdio_in_log(pid: i32, log: &Path) -> BTreeMap<i32, String> {
+    let fds = proc_fds(pid);
+    let log = canon(log);
+    assert_eq!(fds.get(&0).map(String::as_str), Some("/dev/null"), "{fds:?}");
+    assert_eq!(fds.get(&1), Some(&log), "{fds:?}");
+    assert_eq!(fds.get(&2), Some(&log), "{fds:?}");
+    fds
+}
+
+/// Checks that a run of detach reported the missing command `/no/such`: status 127 and why.
+fn assert_no_such_command(out: &Out) {
+    assert_eq!(out.code(), Some(127), "{out:?}");
+    assert!(out.stderr.contains("cannot execute '/no/such': No such file or directory"), "{out:?}");
+}
+
+/// Runs `detach OPTS -- sh -c "sleep 30; :" MARKER/second`, OPTS naming a pidfile that running
+/// `pid` holds, and checks that it exits 75 naming `pid` and leaves nothing running.
+fn assert_second_refused(g: &Guard, opts: &mut Command, pid: i32) {
+    let second_marker = format!("{}/second", g.marker());
+    let second = g.run(opts.args(["--", "sh", "-c", "sleep 30; :"]).arg(&second_marker));
+    assert_eq!(second.code(), Some(75), "{second:?}");
+    assert!(second.stderr.contains(&format!("already running (pid {pid})")), "{second:?}");
+    assert_nothing_running(&second_marker);
 }
 
 fn umask_in_child(cmd: &mut Command, mask: libc::mode_t) {
@@ -65,21 +99,16 @@ fn daemon_returns_zero_while_command_runs_and_logs_stdout_and_stderr() {
     let g = Guard::new();
     let log = g.path("app.log");
     let child_pidfile = g.pidfile("child.pid");
-    let out = g.run(
-        detach()
-            .arg("--log")
-            .arg(&log)
-            .arg("--pidfile")
-            .arg(g.pidfile("p.pid"))
-            .arg("--child-pidfile")
-            .arg(&child_pidfile)
-            .args(["--", "sh", "-c", "echo out; echo err >&2; exec sleep 30"]),
-    );
+    let out = g.run(detach_with_pidfiles(&g.pidfile("p.pid"), &child_pidfile).arg("--log").arg(&log).args([
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exec sleep 30",
+    ]));
     assert_eq!(out.code(), Some(0), "{out:?}");
     wait_for_text(&log, "out\n");
     wait_for_text(&log, "err\n");
-    let cmd = wait_pid(&child_pidfile);
-    wait_comm(cmd, "sleep");
+    let cmd = wait_sleep(&child_pidfile);
     assert!(alive(cmd), "the command should still run after detach returned");
 }
 
@@ -139,11 +168,7 @@ fn supervisor_has_no_tty_own_session_root_cwd_and_stdio_on_null_and_log() {
     assert_eq!(stat.tty_nr, 0, "supervisor has a controlling tty");
     assert_eq!(proc_cwd(sup), Path::new("/"));
     assert_eq!(proc_status(sup, "Umask").as_deref(), Some("0022"));
-    let fds = proc_fds(sup);
-    let log = canon(&log);
-    assert_eq!(fds.get(&0).map(String::as_str), Some("/dev/null"), "{fds:?}");
-    assert_eq!(fds.get(&1), Some(&log), "{fds:?}");
-    assert_eq!(fds.get(&2), Some(&log), "{fds:?}");
+    let fds = assert_stdio_in_log(sup, &log);
     assert!(
         fds.values().all(|t| !t.contains("/.std") && !t.contains("/dev/pts")),
         "supervisor holds the caller's stdio or the tty: {fds:?}"
@@ -174,14 +199,8 @@ fn command_is_child_of_supervisor_in_own_group_holding_only_stdio() {
     fs::write(&leaked_path, "").unwrap();
     let leaked = fs::File::open(&leaked_path).unwrap();
     let leaked_fd = leaked.as_raw_fd();
-    let mut cmd = detach();
-    cmd.arg("--log")
-        .arg(g.path("app.log"))
-        .arg("--pidfile")
-        .arg(&pidfile)
-        .arg("--child-pidfile")
-        .arg(&child_pidfile)
-        .args(["--", "sleep", "30"]);
+    let mut cmd = detach_with_pidfiles(&pidfile, &child_pidfile);
+    cmd.arg("--log").arg(g.path("app.log")).args(["--", "sleep", "30"]);
     // The caller hands detach fd 7 without close-on-exec (dup2 clears the flag).
     // SAFETY: dup2 is async-signal-safe; leaked_fd stays open until spawn returns.
     unsafe {
@@ -195,8 +214,7 @@ fn command_is_child_of_supervisor_in_own_group_holding_only_stdio() {
     let out = g.run(&mut cmd);
     assert_eq!(out.code(), Some(0), "{out:?}");
     let sup = wait_pid(&pidfile);
-    let pid = wait_pid(&child_pidfile);
-    wait_comm(pid, "sleep");
+    let pid = wait_sleep(&child_pidfile);
     let stat = proc_stat(pid).expect("command alive");
     assert_eq!(stat.ppid, sup, "the command's parent is the supervisor");
     assert_eq!(stat.pgrp, pid, "the command leads its own process group");
@@ -263,13 +281,12 @@ fn command_starts_with_default_dispositions_and_empty_mask() {
     probe.wait().unwrap();
 
     let child_pidfile = g.pidfile("child.pid");
-    let mut cmd = detach();
-    cmd.arg("--pidfile").arg(g.pidfile("p.pid")).arg("--child-pidfile").arg(&child_pidfile).args(["--", "sleep", "30"]);
+    let mut cmd = detach_with_pidfiles(&g.pidfile("p.pid"), &child_pidfile);
+    cmd.args(["--", "sleep", "30"]);
     dirty_signals(&mut cmd);
     let out = g.run(&mut cmd);
     assert_eq!(out.code(), Some(0), "{out:?}");
-    let pid = wait_pid(&child_pidfile);
-    wait_comm(pid, "sleep");
+    let pid = wait_sleep(&child_pidfile);
     assert_eq!(proc_status(pid, "SigIgn").as_deref(), Some(NO_SIGNALS));
     assert_eq!(proc_status(pid, "SigBlk").as_deref(), Some(NO_SIGNALS));
 }
@@ -282,19 +299,13 @@ fn missing_command_exits_127_and_leaves_nothing() {
     let pidfile = g.pidfile("p.pid");
     let child_pidfile = g.pidfile("child.pid");
     let out = g.run(
-        detach()
+        detach_with_pidfiles(&pidfile, &child_pidfile)
             .arg("--log")
             .arg(g.path("app.log"))
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .arg("--child-pidfile")
-            .arg(&child_pidfile)
-            .arg("--")
-            .arg("/no/such")
+            .args(["--", "/no/such"])
             .arg(g.marker()),
     );
-    assert_eq!(out.code(), Some(127), "{out:?}");
-    assert!(out.stderr.contains("cannot execute '/no/such': No such file or directory"), "{out:?}");
+    assert_no_such_command(&out);
     assert_eq!(out.stderr.lines().count(), 1, "one error line: {out:?}");
     assert_nothing_running(&g.marker());
     assert!(!pidfile.exists(), "pidfile left behind");
@@ -323,9 +334,7 @@ fn pidfile_holds_supervisor_pid_and_is_not_world_writable() {
     let g = Guard::new();
     let pidfile = g.pidfile("p.pid");
     let child_pidfile = g.pidfile("child.pid");
-    let out = g.run(
-        detach().arg("--pidfile").arg(&pidfile).arg("--child-pidfile").arg(&child_pidfile).args(["--", "sleep", "30"]),
-    );
+    let out = g.run(detach_with_pidfiles(&pidfile, &child_pidfile).args(["--", "sleep", "30"]));
     assert_eq!(out.code(), Some(0), "{out:?}");
     let sup = wait_pid(&pidfile);
     let pid = wait_pid(&child_pidfile);
@@ -358,19 +367,7 @@ fn second_detach_on_locked_pidfile_exits_75_and_leaves_first_alone() {
     assert_eq!(first.code(), Some(0), "{first:?}");
     let sup = wait_pid(&pidfile);
     let start = proc_stat(sup).unwrap().starttime;
-    let second_marker = format!("{}/second", g.marker());
-    let second = g.run(
-        detach()
-            .arg("--log")
-            .arg(&log)
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .args(["--", "sh", "-c", "sleep 30; :"])
-            .arg(&second_marker),
-    );
-    assert_eq!(second.code(), Some(75), "{second:?}");
-    assert!(second.stderr.contains(&format!("already running (pid {sup})")), "{second:?}");
-    assert_nothing_running(&second_marker);
+    assert_second_refused(&g, detach().arg("--log").arg(&log).arg("--pidfile").arg(&pidfile), sup);
     assert!(alive(sup), "the first supervisor was harmed");
     assert_eq!(proc_stat(sup).unwrap().starttime, start);
     assert_eq!(read(&pidfile), format!("{sup}\n"), "pidfile changed");
@@ -383,13 +380,7 @@ fn child_pidfile_is_locked_like_the_pidfile() {
     let first = g.run(detach().arg("--child-pidfile").arg(&child_pidfile).args(["--", "sleep", "30"]));
     assert_eq!(first.code(), Some(0), "{first:?}");
     let pid = wait_pid(&child_pidfile);
-    let second_marker = format!("{}/second", g.marker());
-    let second = g.run(
-        detach().arg("--child-pidfile").arg(&child_pidfile).args(["--", "sh", "-c", "sleep 30; :"]).arg(&second_marker),
-    );
-    assert_eq!(second.code(), Some(75), "{second:?}");
-    assert!(second.stderr.contains(&format!("already running (pid {pid})")), "{second:?}");
-    assert_nothing_running(&second_marker);
+    assert_second_refused(&g, detach().arg("--child-pidfile").arg(&child_pidfile), pid);
     assert!(alive(pid));
     assert_eq!(read(&child_pidfile), format!("{pid}\n"), "child pidfile changed");
 }
@@ -400,9 +391,7 @@ fn stale_pidfile_is_taken_over() {
     let pidfile = g.pidfile("p.pid");
     let child_pidfile = g.pidfile("child.pid");
     fs::write(&pidfile, "999999\n").unwrap();
-    let out = g.run(
-        detach().arg("--pidfile").arg(&pidfile).arg("--child-pidfile").arg(&child_pidfile).args(["--", "sleep", "30"]),
-    );
+    let out = g.run(detach_with_pidfiles(&pidfile, &child_pidfile).args(["--", "sleep", "30"]));
     assert_eq!(out.code(), Some(0), "{out:?}");
     let pid = wait_pid(&child_pidfile);
     let sup = proc_stat(pid).unwrap().ppid;
@@ -416,13 +405,8 @@ fn check_pidfiles_removed_on_exit(blocked: Option<libc::c_int>) {
     let pidfile = g.pidfile("p.pid");
     let child_pidfile = g.pidfile("child.pid");
     let go = g.path("go");
-    let mut cmd = detach();
-    cmd.arg("--pidfile")
-        .arg(&pidfile)
-        .arg("--child-pidfile")
-        .arg(&child_pidfile)
-        .args(["--", "sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh"])
-        .arg(&go);
+    let mut cmd = detach_with_pidfiles(&pidfile, &child_pidfile);
+    cmd.args(["--", "sh", "-c", "while [ ! -e \"$1\" ]; do sleep 0.01; done", "sh"]).arg(&go);
     if let Some(sig) = blocked {
         block_in_child(&mut cmd, sig);
     }
@@ -468,8 +452,7 @@ fn check_term_reaches_command(blocked: Option<libc::c_int>) {
     assert_eq!(out.code(), Some(0), "{out:?}");
     let sup = wait_pid(&pidfile);
     wait_for_text(&log, "ready\n");
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(sup, libc::SIGTERM) }, 0);
+    signal(sup, libc::SIGTERM);
     wait_for_text(&log, "got-term\n");
     assert!(wait_until(|| !pidfile.exists(), DEADLINE), "pidfile left");
     assert!(wait_until(|| !alive(sup), DEADLINE), "supervisor still alive");
@@ -566,6 +549,37 @@ fn log_in_missing_dir_exits_73_before_anything_starts() {
     assert_nothing_running(&g.marker());
 }
 
+/// Regression: a bad --chdir was noticed after the pidfile had been created.
+#[test]
+fn missing_chdir_dir_exits_71_and_leaves_no_pidfile() {
+    let g = Guard::new();
+    let (pidfile, child_pidfile) = (g.pidfile("p.pid"), g.pidfile("c.pid"));
+    let missing = g.path("no/such/dir");
+    let mut cmd = detach();
+    cmd.arg("--pidfile").arg(&pidfile).arg("--child-pidfile").arg(&child_pidfile).arg("--chdir").arg(&missing);
+    let out = g.run(cmd.args(["--", "sleep", "30"]).arg(g.marker()));
+    assert_eq!(out.code(), Some(71), "{out:?}");
+    let expected = format!("cannot change directory to '{}': No such file or directory", missing.display());
+    assert!(out.stderr.contains(&expected), "{out:?}");
+    assert!(!pidfile.exists() && !child_pidfile.exists(), "a pidfile was left behind");
+    assert_nothing_running(&g.marker());
+}
+
+/// Regression: a relative --child-pidfile was resolved after the chdir to /.
+#[test]
+fn relative_pidfiles_are_taken_from_the_callers_directory() {
+    let g = Guard::new();
+    let (pidfile, child_pidfile) = (g.pidfile("p.pid"), g.pidfile("c.pid"));
+    let mut cmd = detach();
+    cmd.current_dir(g.dir.path()).args(["--pidfile", "p.pid", "--child-pidfile", "c.pid", "--log", "app.log"]);
+    let out = g.run(cmd.args(["--", "sh", "-c", "sleep 30"]).arg(g.marker()));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let (sup, child) = (wait_pid(&pidfile), wait_pid(&child_pidfile));
+    assert_eq!(proc_stat(child).map(|s| s.ppid), Some(sup), "the child pidfile does not name the command");
+    assert!(g.path("app.log").exists(), "the relative log was not created in the caller's directory");
+    assert_eq!(proc_cwd(sup), std::path::Path::new("/"));
+}
+
 // 8. Usage.
 
 #[test]
@@ -647,8 +661,7 @@ fn foreground_command_is_child_of_detach_in_callers_dir() {
 fn foreground_missing_command_exits_127() {
     let g = Guard::new();
     let out = g.run(detach().args(["--foreground", "--", "/no/such"]));
-    assert_eq!(out.code(), Some(127), "{out:?}");
-    assert!(out.stderr.contains("cannot execute '/no/such': No such file or directory"), "{out:?}");
+    assert_no_such_command(&out);
 }
 
 // 10. --exec.
@@ -674,11 +687,7 @@ fn exec_mode_runs_command_itself_with_log_as_stdout_and_stderr() {
     g.track(logged);
     assert_eq!(wait_pid(&pidfile), logged, "pidfile must hold the command's pid");
     wait_comm(logged, "sleep");
-    let fds = proc_fds(logged);
-    let log = canon(&log);
-    assert_eq!(fds.get(&0).map(String::as_str), Some("/dev/null"), "{fds:?}");
-    assert_eq!(fds.get(&1), Some(&log), "{fds:?}");
-    assert_eq!(fds.get(&2), Some(&log), "{fds:?}");
+    assert_stdio_in_log(logged, &log);
     let stat = proc_stat(logged).unwrap();
     assert_ne!(stat.session, logged, "must not be a session leader");
     assert_eq!(stat.tty_nr, 0);
@@ -693,22 +702,8 @@ fn exec_mode_pidfile_stays_locked_while_command_runs() {
     let first =
         g.run(detach().arg("--exec").arg("--log").arg(&log).arg("--pidfile").arg(&pidfile).args(["--", "sleep", "30"]));
     assert_eq!(first.code(), Some(0), "{first:?}");
-    let pid = wait_pid(&pidfile);
-    wait_comm(pid, "sleep");
-    let second_marker = format!("{}/second", g.marker());
-    let second = g.run(
-        detach()
-            .arg("--exec")
-            .arg("--log")
-            .arg(&log)
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .args(["--", "sh", "-c", "sleep 30; :"])
-            .arg(&second_marker),
-    );
-    assert_eq!(second.code(), Some(75), "{second:?}");
-    assert!(second.stderr.contains(&format!("already running (pid {pid})")), "{second:?}");
-    assert_nothing_running(&second_marker);
+    let pid = wait_sleep(&pidfile);
+    assert_second_refused(&g, detach().arg("--exec").arg("--log").arg(&log).arg("--pidfile").arg(&pidfile), pid);
     assert!(alive(pid));
 }
 
@@ -726,8 +721,7 @@ fn exec_mode_missing_command_exits_127_without_pidfile() {
             .args(["--", "/no/such"])
             .arg(g.marker()),
     );
-    assert_eq!(out.code(), Some(127), "{out:?}");
-    assert!(out.stderr.contains("cannot execute '/no/such': No such file or directory"), "{out:?}");
+    assert_no_such_command(&out);
     assert_nothing_running(&g.marker());
     assert!(!pidfile.exists(), "pidfile left behind");
 }
@@ -777,19 +771,11 @@ fn chdir_sets_cwd_of_supervisor_and_command() {
     fs::create_dir(&work).unwrap();
     let pidfile = g.pidfile("p.pid");
     let child_pidfile = g.pidfile("child.pid");
-    let out = g.run(
-        detach()
-            .arg("--chdir")
-            .arg(&work)
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .arg("--child-pidfile")
-            .arg(&child_pidfile)
-            .args(["--", "sleep", "30"]),
-    );
+    let out =
+        g.run(detach_with_pidfiles(&pidfile, &child_pidfile).arg("--chdir").arg(&work).args(["--", "sleep", "30"]));
     assert_eq!(out.code(), Some(0), "{out:?}");
     let work = canon(&work);
-    wait_comm(wait_pid(&child_pidfile), "sleep");
+    wait_sleep(&child_pidfile);
     for pid in [wait_pid(&pidfile), wait_pid(&child_pidfile)] {
         assert_eq!(proc_cwd(pid).to_string_lossy(), work, "pid {pid}");
     }
@@ -800,17 +786,9 @@ fn umask_option_sets_umask_of_supervisor_and_command() {
     let g = Guard::new();
     let pidfile = g.pidfile("p.pid");
     let child_pidfile = g.pidfile("child.pid");
-    let out = g.run(
-        detach()
-            .args(["--umask", "077"])
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .arg("--child-pidfile")
-            .arg(&child_pidfile)
-            .args(["--", "sleep", "30"]),
-    );
+    let out = g.run(detach_with_pidfiles(&pidfile, &child_pidfile).args(["--umask", "077", "--", "sleep", "30"]));
     assert_eq!(out.code(), Some(0), "{out:?}");
-    wait_comm(wait_pid(&child_pidfile), "sleep");
+    wait_sleep(&child_pidfile);
     for pid in [wait_pid(&pidfile), wait_pid(&child_pidfile)] {
         assert_eq!(proc_status(pid, "Umask").as_deref(), Some("0077"), "pid {pid}");
     }
@@ -829,18 +807,13 @@ fn user_nobody_runs_command_as_nobody_with_log_owned_by_root() {
     let log = g.path("app.log");
     let child_pidfile = g.pidfile("child.pid");
     let out = g.run(
-        detach()
+        detach_with_pidfiles(&g.pidfile("p.pid"), &child_pidfile)
             .args(["--user", "nobody", "--log"])
             .arg(&log)
-            .arg("--pidfile")
-            .arg(g.pidfile("p.pid"))
-            .arg("--child-pidfile")
-            .arg(&child_pidfile)
             .args(["--", "sleep", "30"]),
     );
     assert_eq!(out.code(), Some(0), "{out:?}");
-    let pid = wait_pid(&child_pidfile);
-    wait_comm(pid, "sleep");
+    let pid = wait_sleep(&child_pidfile);
     let ids = |field: &str| -> Vec<u32> {
         proc_status(pid, field).unwrap_or_default().split_whitespace().map(|n| n.parse().unwrap()).collect()
     };

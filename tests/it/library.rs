@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::util::{DEADLINE, Guard, alive, proc_fds, proc_stat, read, wait_pid, wait_until};
+use crate::util::{DEADLINE, Guard, alive, proc_fds, proc_stat, read, signal, wait_pid, wait_until};
 
 /// The example binary, built by `cargo test` beside the tests (built here if
 /// a runner skipped examples).
@@ -36,14 +36,12 @@ fn library_daemon_starts_logs_reopens_on_hup_and_removes_its_pidfile() {
 
     let rotated = g.path("app.log.1");
     std::fs::rename(&log, &rotated).unwrap();
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    unsafe { libc::kill(pid, libc::SIGHUP) };
+    signal(pid, libc::SIGHUP);
     assert!(wait_until(|| read(&log).contains("tick"), DEADLINE), "nothing written to the reopened log");
     let old = read(&rotated);
     assert!(old.ends_with('\n'), "the rotated log ends mid-line: {:?}", &old[old.len().saturating_sub(40)..]);
 
-    // SAFETY: as above.
-    unsafe { libc::kill(pid, libc::SIGTERM) };
+    signal(pid, libc::SIGTERM);
     assert!(wait_until(|| !alive(pid) && !pidfile.exists(), DEADLINE), "daemon still running or pidfile left");
     assert!(read(&log).contains("stopping after"), "the daemon did not stop cleanly");
 }

@@ -4,84 +4,12 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Child;
+use std::path::Path;
 use std::time::Instant;
 
-use crate::util::{DEADLINE, Guard, alive, detach, read, read_pid, wait_pid, wait_until};
-
-/// A supervisor started in daemon mode, with the pids from its two pidfiles.
-struct Started {
-    sup: i32,
-    pidfile: PathBuf,
-    child_pidfile: PathBuf,
-}
-
-/// Runs `detach --pidfile p.pid --child-pidfile c.pid OPTS -- ARGV` in daemon mode and waits
-/// for both pidfiles.
-fn start(g: &Guard, opts: &[&str], argv: &[&str]) -> Started {
-    start_named(g, "", opts, argv)
-}
-
-/// [`start`] with pidfiles `NAMEp.pid` and `NAMEc.pid`, for several supervisors in one test.
-fn start_named(g: &Guard, name: &str, opts: &[&str], argv: &[&str]) -> Started {
-    let pidfile = g.pidfile(&format!("{name}p.pid"));
-    let child_pidfile = g.pidfile(&format!("{name}c.pid"));
-    let out = g.run(
-        detach()
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .arg("--child-pidfile")
-            .arg(&child_pidfile)
-            .args(opts)
-            .arg("--")
-            .args(argv),
-    );
-    assert_eq!(out.code(), Some(0), "{out:?}");
-    let sup = wait_pid(&pidfile);
-    g.track(sup);
-    Started { sup, pidfile, child_pidfile }
-}
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn signal(pid: i32, sig: libc::c_int) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(pid, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
-}
-
-/// Polls until `path` contains `text`; panics with the file's content otherwise.
-fn wait_for_text(path: &Path, text: &str) {
-    let found = wait_until(|| read(path).contains(text), DEADLINE);
-    assert!(found, "{text:?} never appeared in {}: {:?}", path.display(), read(path));
-}
-
-/// Polls until the supervisor has left: its pidfile is removed at exit, then its pid is gone.
-fn wait_exit(started: &Started, log: &Path) {
-    let gone = wait_until(|| !started.pidfile.exists() && !alive(started.sup), DEADLINE);
-    assert!(gone, "the supervisor (pid {}) never exited; log: {:?}", started.sup, read(log));
-}
-
-/// Waits for a foreground `detach` to exit; panics (after killing it) if it does not.
-fn wait_child(child: &mut Child, what: &str) -> std::process::ExitStatus {
-    let mut status = None;
-    let done = wait_until(
-        || {
-            status = child.try_wait().expect("try_wait");
-            status.is_some()
-        },
-        DEADLINE,
-    );
-    if !done {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("detach --foreground did not exit {what}");
-    }
-    status.unwrap()
-}
+use crate::util::{
+    DEADLINE, Guard, alive, detach, read, read_pid, s, signal, start_named, wait_child, wait_for_text, wait_until,
+};
 
 /// How many lines of `text` are exactly `line`.
 fn count(text: &str, line: &str) -> usize {
@@ -137,15 +65,16 @@ fn always_restarts_a_clean_exit_and_numbers_each_restart_in_the_log() {
     let log = g.path("app.log");
     let counter = g.path("runs");
     let script = counting(&counter, "exit 0");
-    let started = start(
+    let started = start_named(
         &g,
+        "",
         &["--log", s(&log), "--restart", "always", "--restart-delay", "0.05", "--restart-max-delay", "0.05"],
         &["sh", "-c", &script],
     );
     let enough = wait_until(|| runs(&read(&log)).len() >= 10, DEADLINE);
     assert!(enough, "fewer than 10 runs in {DEADLINE:?}: {:?}", read(&log));
     signal(started.sup, libc::SIGTERM);
-    wait_exit(&started, &log);
+    started.wait_exit(&log);
 
     let text = read(&log);
     let runs = runs(&text);
@@ -171,15 +100,16 @@ fn each_restart_line_comes_between_the_runs_it_separates() {
     let log = g.path("app.log");
     let counter = g.path("runs");
     let script = counting(&counter, "exit 3");
-    let started = start(
+    let started = start_named(
         &g,
+        "",
         &["--log", s(&log), "--restart", "on-failure", "--restart-delay", "0.02", "--restart-max-delay", "0.02"],
         &["sh", "-c", &script],
     );
     let enough = wait_until(|| runs(&read(&log)).len() >= 20, DEADLINE);
     assert!(enough, "fewer than 20 runs in {DEADLINE:?}: {:?}", read(&log));
     signal(started.sup, libc::SIGTERM);
-    wait_exit(&started, &log);
+    started.wait_exit(&log);
 
     let text = read(&log);
     let mut expected_run = 1;
@@ -305,9 +235,9 @@ fn doubling_backoff_gives_far_fewer_runs_than_a_fixed_delay() {
     for started in [&doubling, &capped, &fixed] {
         signal(started.sup, libc::SIGTERM);
     }
-    wait_exit(&doubling, &dlog);
-    wait_exit(&capped, &clog);
-    wait_exit(&fixed, &flog);
+    doubling.wait_exit(&dlog);
+    capped.wait_exit(&clog);
+    fixed.wait_exit(&flog);
 
     let delays = |log: &Path| restarts(&read(log)).into_iter().map(|(_, d)| d).collect::<Vec<_>>();
     let doubled = delays(&dlog);
@@ -382,12 +312,13 @@ fn limit_gives_n_plus_one_runs_and_the_last_status_without_a_log() {
 fn limit_in_daemon_mode_ends_the_supervisor_and_removes_its_pidfiles() {
     let g = Guard::new();
     let log = g.path("app.log");
-    let started = start(
+    let started = start_named(
         &g,
+        "",
         &["--log", s(&log), "--restart", "always", "--restart-delay", "0.01", "--restart-limit", "2"],
         &["sh", "-c", "echo run; exit 0"],
     );
-    wait_exit(&started, &log);
+    started.wait_exit(&log);
     let text = read(&log);
     assert_eq!(count(&text, "run"), 3, "{text}");
     assert_eq!(restart_numbers(&text), [1, 2], "{text}");
@@ -406,7 +337,7 @@ fn term_during_backoff_ends_the_supervisor_at_once() {
 
     // Daemon mode.
     let log = g.path("app.log");
-    let started = start(&g, &[&["--log", s(&log)][..], &opts].concat(), &argv[1..]);
+    let started = start_named(&g, "", &[&["--log", s(&log)][..], &opts].concat(), &argv[1..]);
     // Foreground, at the same time.
     let flog = g.path("fg.log");
     let (mut child, _, err) = g.spawn(detach().args(["--foreground", "--log", s(&flog)]).args(opts).args(argv));
@@ -417,8 +348,8 @@ fn term_during_backoff_ends_the_supervisor_at_once() {
     signal(started.sup, libc::SIGTERM);
     signal(child.id() as i32, libc::SIGTERM);
     // Well before the 30 s of the backoff.
-    wait_exit(&started, &log);
-    let status = wait_child(&mut child, "after TERM during a backoff");
+    started.wait_exit(&log);
+    let status = wait_child(&mut child, || "detach --foreground did not exit after TERM during a backoff".into());
     println!("both left {:.2} s after TERM; foreground status {status:?}", t0.elapsed().as_secs_f64());
     assert!(status.code().is_some(), "detach --foreground was killed: {status:?}; stderr {:?}", read(&err));
     assert!(!started.child_pidfile.exists(), "the child pidfile was left behind");
@@ -442,10 +373,9 @@ fn term_during_a_run_stops_the_command_and_does_not_restart_it() {
             &["sh", "-c", script],
         );
         wait_for_text(&log, "run\n");
-        let cmd = wait_pid(&started.child_pidfile);
-        g.track(cmd);
+        let cmd = started.wait_cmd(&g);
         signal(started.sup, libc::SIGTERM);
-        wait_exit(&started, &log);
+        started.wait_exit(&log);
         assert!(!alive(cmd), "{name}: the command (pid {cmd}) outlived its supervisor");
         assert!(!started.child_pidfile.exists(), "{name}: the child pidfile was left behind");
         let text = read(&log);
@@ -466,8 +396,9 @@ fn pidfile_keeps_the_supervisor_while_the_child_pidfile_follows_each_run() {
          echo \"run $$ $(cat {c})\"",
         c = s(&child_pidfile)
     );
-    let started = start(
+    let started = start_named(
         &g,
+        "",
         &["--log", s(&log), "--restart", "always", "--restart-delay", "0.05", "--restart-max-delay", "0.05"],
         &["sh", "-c", &script],
     );
@@ -486,7 +417,7 @@ fn pidfile_keeps_the_supervisor_while_the_child_pidfile_follows_each_run() {
     assert!(enough, "fewer than 6 runs: {:?}", read(&log));
     assert_eq!(read_pid(&started.pidfile), Some(started.sup));
     signal(started.sup, libc::SIGTERM);
-    wait_exit(&started, &log);
+    started.wait_exit(&log);
 
     let text = read(&log);
     let mut pids = Vec::new();
@@ -513,8 +444,9 @@ fn hup_during_a_backoff_reopens_the_log() {
     let counter = g.path("runs");
     let script = counting(&counter, "exit 0");
     // --no-watch: only the HUP can make a new file at the path.
-    let started = start(
+    let started = start_named(
         &g,
+        "",
         &["--log", s(&log), "--no-watch", "--restart", "always", "--restart-delay", "2", "--restart-limit", "1"],
         &["sh", "-c", &script],
     );
@@ -525,7 +457,7 @@ fn hup_during_a_backoff_reopens_the_log() {
     let reopened = wait_until(|| log.exists(), DEADLINE);
     assert!(reopened, "the log was not reopened by a HUP during the backoff");
     assert_eq!(read(&counter).trim(), "1", "the HUP was handled only after the backoff, or it restarted the command");
-    wait_exit(&started, &log);
+    started.wait_exit(&log);
     assert_lines(&read(&old), &[line], &["run 1"]);
     assert_lines(&read(&log), &["detach: 'sh' exited with status 0; giving up after 1 restarts"], &["run 2"]);
 }

@@ -9,69 +9,11 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::thread;
-use std::time::{Duration, Instant};
 
-use crate::util::{DEADLINE, Guard, Out, alive, detach, pids_with_arg, read, wait_pid, wait_until};
-
-fn s(path: &Path) -> &str {
-    path.to_str().expect("utf-8 path")
-}
-
-fn signal(pid: i32, sig: libc::c_int) {
-    // SAFETY: kill(2) has no memory-safety preconditions.
-    let rc = unsafe { libc::kill(pid, sig) };
-    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
-}
-
-fn size(path: &Path) -> u64 {
-    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
-}
-
-/// Polls until `path` contains `text`; panics with the file's content otherwise.
-fn wait_for_text(path: &Path, text: &str) {
-    let found = wait_until(|| read(path).contains(text), DEADLINE);
-    assert!(found, "{text:?} never appeared in {}: {:?}", path.display(), read(path));
-}
-
-/// Like `wait_until`, with 1 ms between polls, for the loops that keep up with a fast writer.
-fn poll_fast(mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + DEADLINE;
-    while !cond() {
-        if Instant::now() >= end {
-            return false;
-        }
-        thread::sleep(Duration::from_millis(1));
-    }
-    true
-}
-
-/// A daemon started with `detach --pidfile p.pid --child-pidfile c.pid OPTS -- ARGV`.
-struct Daemon {
-    sup: i32,
-    cmd: i32,
-    pidfile: PathBuf,
-}
-
-fn start(g: &Guard, opts: &[&str], argv: &[&str]) -> Daemon {
-    let pidfile = g.pidfile("p.pid");
-    let child_pidfile = g.pidfile("c.pid");
-    let out = g.run(
-        detach()
-            .arg("--pidfile")
-            .arg(&pidfile)
-            .arg("--child-pidfile")
-            .arg(&child_pidfile)
-            .args(opts)
-            .arg("--")
-            .args(argv),
-    );
-    assert_eq!(out.code(), Some(0), "{out:?}");
-    let (sup, cmd) = (wait_pid(&pidfile), wait_pid(&child_pidfile));
-    g.track(sup);
-    g.track(cmd);
-    Daemon { sup, cmd, pidfile }
-}
+use crate::util::{
+    DEADLINE, Guard, Out, PY_WRITER, TICKER, alive, assert_consecutive, assert_files_hold, detach, pids_with_arg,
+    poll_fast, read, s, signal, size, start, ticks, wait_child, wait_for_text, wait_pid, wait_until, writer_line,
+};
 
 /// `detach VERB --pidfile P EXTRA...`, run to completion.
 fn verb(g: &Guard, verb: &str, pidfile: &Path, extra: &[&str]) -> Out {
@@ -107,7 +49,7 @@ const IGNORES_TERM: &str = "trap '' TERM; echo ready; while :; do sleep 0.1; don
 fn status_of_a_running_daemon_prints_pid_command_and_log() {
     let g = Guard::new();
     let log = g.path("app.log");
-    let d = start(&g, &["--log", s(&log)], &["sh", "-c", "echo started; exec sleep 30"]);
+    let (d, _) = start(&g, &["--log", s(&log)], &["sh", "-c", "echo started; exec sleep 30"]);
     wait_for_text(&log, "started");
     let out = verb(&g, "status", &d.pidfile, &[]);
     assert_eq!(out.code(), Some(0), "{out:?}");
@@ -152,19 +94,12 @@ fn status_without_a_pidfile_is_not_running() {
 
 // 2. reopen
 
-/// "tick 0", "tick 1", ... every 20 ms.
-const TICKER: &str = "i=0; while :; do echo \"tick $i\"; i=$((i+1)); sleep 0.02; done";
-
-fn ticks(text: &str) -> Vec<u64> {
-    text.lines().filter_map(|l| l.strip_prefix("tick ")?.parse().ok()).collect()
-}
-
 #[test]
 fn reopen_makes_the_daemon_write_to_a_new_log() {
     let g = Guard::new();
     let log = g.path("app.log");
     let old = g.path("app.log.1");
-    let d = start(&g, &["--log", s(&log), "--no-watch"], &["sh", "-c", TICKER]);
+    let (d, cmd) = start(&g, &["--log", s(&log), "--no-watch"], &["sh", "-c", TICKER]);
     wait_for_text(&log, "tick 1\n");
     fs::rename(&log, &old).unwrap();
     let out = verb(&g, "reopen", &d.pidfile, &[]);
@@ -172,10 +107,8 @@ fn reopen_makes_the_daemon_write_to_a_new_log() {
     // --no-watch: only the signal can have made the supervisor create the file again.
     let more = wait_until(|| ticks(&read(&log)).len() >= 3, DEADLINE);
     assert!(more, "no line reached the new {} after reopen: {:?}", log.display(), read(&log));
-    let (before, after) = (ticks(&read(&old)), ticks(&read(&log)));
-    let all: Vec<u64> = before.iter().chain(&after).copied().collect();
-    assert!(all.windows(2).all(|p| p[1] == p[0] + 1), "ticks lost or doubled: {all:?}");
-    assert!(alive(d.sup) && alive(d.cmd), "the reopen signal killed the daemon");
+    assert_consecutive(&[&read(&old), &read(&log)]);
+    assert!(alive(d.sup) && alive(cmd), "the reopen signal killed the daemon");
 }
 
 #[test]
@@ -183,13 +116,13 @@ fn reopen_with_another_signal_sends_that_signal() {
     let g = Guard::new();
     let log = g.path("app.log");
     let old = g.path("app.log.1");
-    let d = start(&g, &["--log", s(&log), "--no-watch", "--reopen-signal", "USR1"], &["sh", "-c", TICKER]);
+    let (d, cmd) = start(&g, &["--log", s(&log), "--no-watch", "--reopen-signal", "USR1"], &["sh", "-c", TICKER]);
     wait_for_text(&log, "tick 1\n");
     fs::rename(&log, &old).unwrap();
     let out = verb(&g, "reopen", &d.pidfile, &["--signal", "USR1"]);
     assert_eq!(out.code(), Some(0), "{out:?}");
     wait_for_text(&log, "tick");
-    assert!(alive(d.sup) && alive(d.cmd), "the reopen signal killed the daemon");
+    assert!(alive(d.sup) && alive(cmd), "the reopen signal killed the daemon");
 }
 
 #[test]
@@ -223,13 +156,13 @@ fn reopen_never_signals_a_process_that_reused_the_pid() {
 fn stop_terminates_the_daemon_and_removes_its_pidfile() {
     let g = Guard::new();
     let log = g.path("app.log");
-    let d = start(&g, &["--log", s(&log)], &["sh", "-c", "echo started; exec sleep 30"]);
+    let (d, cmd) = start(&g, &["--log", s(&log)], &["sh", "-c", "echo started; exec sleep 30"]);
     wait_for_text(&log, "started");
     let out = verb(&g, "stop", &d.pidfile, &["--timeout", "5"]);
     assert_eq!(out.code(), Some(0), "{out:?}");
     assert!(!d.pidfile.exists(), "the pidfile is left: {out:?}");
     assert!(!alive(d.sup), "the supervisor {} is alive after stop", d.sup);
-    assert!(!alive(d.cmd), "the command {} is alive after stop", d.cmd);
+    assert!(!alive(cmd), "the command {cmd} is alive after stop");
     assert!(!out.stdout.contains("killed"), "a TERM-able daemon needed a KILL: {out:?}");
     let status = verb(&g, "status", &d.pidfile, &[]);
     assert_eq!(status.code(), Some(3), "{status:?}");
@@ -240,7 +173,7 @@ fn stop_of_a_command_ignoring_term_relies_on_the_supervisors_kill_timeout() {
     let g = Guard::new();
     let log = g.path("app.log");
     let marker = g.marker();
-    let d = start(&g, &["--log", s(&log), "--kill-timeout", "0.3"], &["sh", "-c", IGNORES_TERM, &marker]);
+    let (d, cmd) = start(&g, &["--log", s(&log), "--kill-timeout", "0.3"], &["sh", "-c", IGNORES_TERM, &marker]);
     wait_for_text(&log, "ready");
     let out = verb(&g, "stop", &d.pidfile, &["--timeout", "8"]);
     assert_eq!(out.code(), Some(0), "{out:?}");
@@ -248,7 +181,7 @@ fn stop_of_a_command_ignoring_term_relies_on_the_supervisors_kill_timeout() {
     // (0.3 s) must have ended the command long before stop's 8 s.
     assert!(!out.stdout.contains("killed"), "stop had to KILL; --kill-timeout did not work: {out:?}");
     assert!(!d.pidfile.exists(), "the pidfile is left: {out:?}");
-    assert!(!alive(d.sup) && !alive(d.cmd), "left alive: supervisor {} command {}", d.sup, d.cmd);
+    assert!(!alive(d.sup) && !alive(cmd), "left alive: supervisor {} command {cmd}", d.sup);
 }
 
 #[test]
@@ -258,7 +191,7 @@ fn stop_kills_a_supervisor_that_outlives_the_timeout_with_its_process_group() {
     let marker = g.marker();
     // A grandchild in the command's process group, which ignores TERM as well.
     let script = "trap '' TERM; sleep 1000 & echo \"grandchild $!\"; echo ready; while :; do sleep 0.1; done";
-    let d = start(&g, &["--log", s(&log), "--kill-timeout", "60"], &["sh", "-c", script, &marker]);
+    let (d, cmd) = start(&g, &["--log", s(&log), "--kill-timeout", "60"], &["sh", "-c", script, &marker]);
     wait_for_text(&log, "ready");
     let grandchild: i32 = read(&log)
         .lines()
@@ -270,7 +203,7 @@ fn stop_kills_a_supervisor_that_outlives_the_timeout_with_its_process_group() {
     assert_eq!(out.code(), Some(0), "{out:?}");
     assert!(out.stdout.contains(&format!("killed (pid {})", d.sup)), "{out:?}");
     assert!(!d.pidfile.exists(), "the stale pidfile is left: {out:?}");
-    for (what, pid) in [("supervisor", d.sup), ("command", d.cmd), ("grandchild", grandchild)] {
+    for (what, pid) in [("supervisor", d.sup), ("command", cmd), ("grandchild", grandchild)] {
         let gone = wait_until(|| !alive(pid), DEADLINE);
         assert!(gone, "the {what} (pid {pid}) survived stop: {out:?}");
     }
@@ -364,20 +297,6 @@ fn monotonic_usec() -> u64 {
     t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000
 }
 
-/// Waits for `child` to exit; panics after DEADLINE.
-fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
-    let mut status = None;
-    let done = wait_until(
-        || {
-            status = child.try_wait().unwrap();
-            status.is_some()
-        },
-        DEADLINE,
-    );
-    assert!(done, "detach (pid {}) did not exit", child.id());
-    status.unwrap()
-}
-
 const SHOW_NOTIFY_SOCKET: &str = "echo \"ns=[$NOTIFY_SOCKET]\"; exec sleep 30";
 
 /// `detach --foreground --log L -- sh -c SHOW_NOTIFY_SOCKET`: READY with MAINPID, RELOADING
@@ -413,7 +332,7 @@ fn notify_lifecycle(g: &Guard, sock: &NotifySocket) {
     // TERM: STOPPING=1, then detach exits with the command's status.
     signal(pid, libc::SIGTERM);
     assert_eq!(sock.recv("STOPPING=1"), "STOPPING=1");
-    let status = wait_exit(&mut child);
+    let status = wait_child(&mut child, || format!("detach (pid {pid}) did not exit"));
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "stderr: {}", read(&err));
     let rest = sock.drain();
     assert!(rest.is_empty(), "messages after STOPPING=1: {rest:?}");
@@ -485,56 +404,6 @@ fn notify_passthrough_leaves_the_notifying_to_the_command() {
 }
 
 // 6. The shipped logrotate example, with the real logrotate.
-
-/// `LEAST WIDTH STOP COUNT`: writes lines 0, 1, 2, ..., each of WIDTH bytes in one write(2),
-/// at least LEAST of them and on until STOP exists, then writes how many into COUNT.
-const PY_WRITER: &str = r#"
-import os, sys
-least, width, stop, count = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-pad = b"x" * (width - 14) + b"\n"
-every = max(1, 65536 // width)
-w = os.write
-i = 0
-while True:
-    w(1, b"line %07d " % i + pad)
-    i += 1
-    if i >= least and i % every == 0 and os.path.exists(stop):
-        break
-with open(count, "w") as f:
-    f.write(str(i))
-"#;
-
-fn writer_line(i: u64, width: usize) -> Vec<u8> {
-    let mut line = format!("line {i:07} ").into_bytes();
-    line.resize(width - 1, b'x');
-    line.push(b'\n');
-    line
-}
-
-/// Checks that `files`, read in this order, hold exactly `expected` lines, once each, in
-/// order, and that no file ends in the middle of a line.
-fn assert_files_hold(files: &[PathBuf], expected: impl Iterator<Item = Vec<u8>>) {
-    let mut expected = expected.enumerate();
-    for file in files {
-        let data = fs::read(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
-        assert!(data.is_empty() || data.ends_with(b"\n"), "{} ends mid-line", file.display());
-        for (n, got) in data.split_inclusive(|&b| b == b'\n').enumerate() {
-            let Some((i, want)) = expected.next() else {
-                panic!("{} line {n}: extra line {:?}", file.display(), String::from_utf8_lossy(got));
-            };
-            assert!(
-                got == want.as_slice(),
-                "{} line {n}: expected line {i} {:?}, found {:?}",
-                file.display(),
-                String::from_utf8_lossy(&want),
-                String::from_utf8_lossy(got)
-            );
-        }
-    }
-    if let Some((i, want)) = expected.next() {
-        panic!("lines lost from line {i} on: {:?} is in none of the files", String::from_utf8_lossy(&want));
-    }
-}
 
 #[test]
 fn shipped_logrotate_example_rotates_a_running_daemon_losing_nothing() {

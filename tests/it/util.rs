@@ -34,6 +34,61 @@ pub fn wait_until(mut cond: impl FnMut() -> bool, timeout: Duration) -> bool {
     }
 }
 
+/// Like [`wait_until`] with [`DEADLINE`], with 1 ms between polls: for the loops that must keep
+/// up with a writer at full speed.
+pub fn poll_fast(mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + DEADLINE;
+    while !cond() {
+        if Instant::now() >= end {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// Polls until `path` contains `text`; panics with the file's content otherwise.
+pub fn wait_for_text(path: &Path, text: &str) {
+    let found = wait_until(|| read(path).contains(text), DEADLINE);
+    assert!(found, "{text:?} never appeared in {}: {:?}", path.display(), read(path));
+}
+
+/// Waits for `child` to exit and returns its status; after [`DEADLINE`] kills it and panics
+/// with `what()`.
+pub fn wait_child(child: &mut Child, what: impl FnOnce() -> String) -> ExitStatus {
+    let mut status = None;
+    let done = wait_until(
+        || {
+            status = child.try_wait().expect("try_wait");
+            status.is_some()
+        },
+        DEADLINE,
+    );
+    if !done {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{}", what());
+    }
+    status.unwrap()
+}
+
+/// A path as the `&str` an argv takes.
+pub fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
+/// Sends `sig` to `pid`; panics when kill(2) fails.
+pub fn signal(pid: i32, sig: libc::c_int) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+}
+
+/// The size of a file, 0 when it does not exist (yet).
+pub fn size(path: &Path) -> u64 {
+    fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
 /// The pid in a pidfile, only once it is completely written ("<pid>\n").
 pub fn read_pid(path: &Path) -> Option<i32> {
     let text = fs::read_to_string(path).ok()?;
@@ -236,20 +291,8 @@ impl Guard {
     /// keeps the caller's stdout cannot hang the test; it waits on the exit status only.
     pub fn run(&self, cmd: &mut Command) -> Out {
         let (mut child, out, err) = self.spawn(cmd);
-        let mut status = None;
-        let done = wait_until(
-            || {
-                status = child.try_wait().expect("try_wait");
-                status.is_some()
-            },
-            DEADLINE,
-        );
-        if !done {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not exit; stderr: {}", read(&err));
-        }
-        Out { pid: child.id() as i32, status: status.unwrap(), stdout: read(&out), stderr: read(&err) }
+        let status = wait_child(&mut child, || format!("{cmd:?} did not exit; stderr: {}", read(&err)));
+        Out { pid: child.id() as i32, status, stdout: read(&out), stderr: read(&err) }
     }
 
     /// True for a live process started after this guard: one this test may have started.
@@ -317,4 +360,154 @@ pub fn is_root(test: &str) -> bool {
         println!("SKIP: {test} needs root");
     }
     root
+}
+
+/// A supervisor started in daemon mode by [`start_named`]: its pid and its two pidfiles.
+pub struct Daemon {
+    pub sup: i32,
+    pub pidfile: PathBuf,
+    pub child_pidfile: PathBuf,
+}
+
+/// Runs `detach --pidfile NAMEp.pid --child-pidfile NAMEc.pid OPTS -- ARGV` in daemon mode and
+/// waits for the supervisor's pidfile (only: a command that is restarted may come and go
+/// between two polls). NAME tells several supervisors of one test apart; the pid is tracked.
+pub fn start_named(g: &Guard, name: &str, opts: &[&str], argv: &[&str]) -> Daemon {
+    let pidfile = g.pidfile(&format!("{name}p.pid"));
+    let child_pidfile = g.pidfile(&format!("{name}c.pid"));
+    let out = g.run(
+        detach()
+            .arg("--pidfile")
+            .arg(&pidfile)
+            .arg("--child-pidfile")
+            .arg(&child_pidfile)
+            .args(opts)
+            .arg("--")
+            .args(argv),
+    );
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let sup = wait_pid(&pidfile);
+    g.track(sup);
+    Daemon { sup, pidfile, child_pidfile }
+}
+
+/// [`start_named`] with `p.pid` and `c.pid`, waiting for both pidfiles: the daemon and the
+/// pid of its command (tracked).
+pub fn start(g: &Guard, opts: &[&str], argv: &[&str]) -> (Daemon, i32) {
+    let daemon = start_named(g, "", opts, argv);
+    let cmd = daemon.wait_cmd(g);
+    (daemon, cmd)
+}
+
+impl Daemon {
+    /// Polls for the child pidfile; the command's pid, tracked.
+    pub fn wait_cmd(&self, g: &Guard) -> i32 {
+        let cmd = wait_pid(&self.child_pidfile);
+        g.track(cmd);
+        cmd
+    }
+
+    /// Polls until the supervisor has left: its pidfile is removed at exit, then its pid is
+    /// gone. Panics with `log`'s content otherwise.
+    pub fn wait_exit(&self, log: &Path) {
+        let gone = wait_until(|| !self.pidfile.exists() && !alive(self.sup), DEADLINE);
+        assert!(gone, "the supervisor (pid {}) never exited; log: {:?}", self.sup, read(log));
+    }
+}
+
+/// A writer at full speed: `LEAST WIDTH STOP COUNT` writes lines 0, 1, 2, ..., each of WIDTH
+/// bytes ("line 0000123 xxx...\n") in one write(2), at least LEAST of them and on until STOP
+/// exists (checked every 64 KiB or so), then writes how many lines it wrote into COUNT.
+/// Writing until told to stop makes every rotation of a test happen under load.
+pub const PY_WRITER: &str = r#"
+import os, sys
+least, width, stop, count = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+pad = b"x" * (width - 14) + b"\n"
+every = max(1, 65536 // width)
+w = os.write
+i = 0
+while True:
+    w(1, b"line %07d " % i + pad)
+    i += 1
+    if i >= least and i % every == 0 and os.path.exists(stop):
+        break
+with open(count, "w") as f:
+    f.write(str(i))
+"#;
+
+/// Line `i` of [`PY_WRITER`].
+pub fn writer_line(i: u64, width: usize) -> Vec<u8> {
+    let mut line = format!("line {i:07} ").into_bytes();
+    line.resize(width - 1, b'x');
+    line.push(b'\n');
+    line
+}
+
+/// Checks that `files`, read in this order, hold exactly `expected` lines, once each, in
+/// order, and that no file ends in the middle of a line. Names the first difference instead
+/// of printing megabytes.
+pub fn assert_files_hold(files: &[PathBuf], expected: impl Iterator<Item = Vec<u8>>) {
+    let mut expected = expected.enumerate();
+    // The incomplete last line of a file, to name the split once the next file is read.
+    let mut tail: Option<(&PathBuf, Vec<u8>)> = None;
+    for file in files {
+        let data = fs::read(file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+        for (n, got) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+            if let Some((prev, head)) = tail.take() {
+                panic!(
+                    "a line is split between files: {} ends with {:?}, {} begins with {:?}",
+                    prev.display(),
+                    short(&head),
+                    file.display(),
+                    short(got)
+                );
+            }
+            if !got.ends_with(b"\n") {
+                tail = Some((file, got.to_vec()));
+                continue;
+            }
+            let Some((i, want)) = expected.next() else {
+                panic!("{} line {n}: extra line {:?}", file.display(), short(got));
+            };
+            assert!(
+                got == want.as_slice(),
+                "{} line {n}: expected line {i} {:?}, found {:?}",
+                file.display(),
+                short(&want),
+                short(got)
+            );
+        }
+    }
+    if let Some((prev, head)) = tail {
+        panic!("{} ends mid-line: {:?}", prev.display(), short(&head));
+    }
+    if let Some((i, want)) = expected.next() {
+        panic!("lines lost from line {i} on: {:?} is in none of the files", short(&want));
+    }
+}
+
+fn short(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 40 {
+        return text.into_owned();
+    }
+    let (head, tail): (String, String) = (chars[..20].iter().collect(), chars[chars.len() - 12..].iter().collect());
+    format!("{head}...{tail} ({} bytes)", line.len())
+}
+
+/// A slow writer for the tests that watch where lines go: "tick 0", "tick 1", ... every 20 ms.
+pub const TICKER: &str = "i=0; while :; do echo \"tick $i\"; i=$((i+1)); sleep 0.02; done";
+
+/// The numbers of the "tick N" lines of [`TICKER`] in `text`.
+pub fn ticks(text: &str) -> Vec<u64> {
+    text.lines().filter_map(|l| l.strip_prefix("tick ")?.parse().ok()).collect()
+}
+
+/// Checks that the ticks found in `texts`, in this order, are consecutive.
+pub fn assert_consecutive(texts: &[&str]) {
+    let all: Vec<u64> = texts.iter().flat_map(|t| ticks(t)).collect();
+    for pair in all.windows(2) {
+        assert_eq!(pair[1], pair[0] + 1, "ticks lost or doubled: {all:?}");
+    }
 }
