@@ -66,7 +66,10 @@ impl Signals {
         wake.set_nonblocking(true)?;
         let writer = Arc::new(writer);
         let pending = Arc::new(AtomicU64::new(0));
-        for sig in FORWARDED.into_iter().chain([libc::SIGCHLD, reopen_signal]) {
+        let mut sigs: Vec<i32> = FORWARDED.into_iter().chain([libc::SIGCHLD, reopen_signal]).collect();
+        sigs.sort_unstable();
+        sigs.dedup(); // HUP is both forwarded and, by default, the reopen signal
+        for sig in sigs {
             let (writer, pending) = (writer.clone(), pending.clone());
             let action = move || {
                 // The bit first, then the wake-up: the loop finds it set.
@@ -82,10 +85,11 @@ impl Signals {
         Ok(Signals { wake, pending })
     }
 
-    /// The signals received since the last call.
-    fn take(&self) -> Vec<i32> {
+    /// The signals received since the last call; `woken`: poll found the
+    /// wake-up socket readable (else there is nothing to drain from it).
+    fn take(&self, woken: bool) -> Vec<i32> {
         let mut sink = [0u8; 64];
-        while matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
+        while woken && matches!((&self.wake).read(&mut sink), Ok(n) if n > 0) {}
         let bits = self.pending.swap(0, Ordering::SeqCst);
         (1..64).filter(|sig| bits & (1 << sig) != 0).collect()
     }
@@ -295,6 +299,8 @@ pub struct Supervisor {
     /// When the last run ended, for `--drain-timeout`.
     drain_until: Option<Instant>,
     next_watch: Instant,
+    /// The last poll found the signal wake-up socket readable.
+    woken: bool,
 }
 
 impl Supervisor {
@@ -328,6 +334,7 @@ impl Supervisor {
             give_up_at: None,
             drain_until: None,
             next_watch: Instant::now() + WATCH_INTERVAL,
+            woken: false,
         }
     }
 
@@ -369,6 +376,7 @@ impl Supervisor {
         // SAFETY: `fds` is a live array of pollfd whose length is passed
         // with it; poll only writes the revents fields, and skips fd -1.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        self.woken = fds[0].revents != 0;
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -379,7 +387,7 @@ impl Supervisor {
     }
 
     fn handle_signals(&mut self) {
-        for sig in self.signals.take() {
+        for sig in self.signals.take(self.woken) {
             if sig == self.opts.reopen_signal {
                 self.reopen_logs();
             } else if sig == libc::SIGCHLD {
