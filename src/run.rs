@@ -123,20 +123,27 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
     nix::sys::signal::SigSet::empty().thread_set_mask().map_err(|e| Error::os("cannot unblock signals", e))?;
 
     // One pipe for --log (keeps the order of stdout and stderr), one per
-    // file for --stdout/--stderr, none for a stream without a log.
-    let out_pipe = prep.stdout.is_some().then(open_pipe).transpose()?;
-    let err_pipe = prep.stderr.is_some().then(open_pipe).transpose()?;
-    let unlogged = || if daemon { Output::Null } else { Output::Inherit };
-    let (stdout, stderr) = match (&out_pipe, &err_pipe) {
-        (Some((_, w)), _) if prep.shared => (Output::Pipe(clone(w)?), Output::Pipe(clone(w)?)),
-        (out, err) => (
-            out.as_ref().map(|(_, w)| clone(w).map(Output::Pipe)).transpose()?.unwrap_or_else(unlogged),
-            err.as_ref().map(|(_, w)| clone(w).map(Output::Pipe)).transpose()?.unwrap_or_else(unlogged),
-        ),
+    // file for --stdout/--stderr, none for a stream without a log. The
+    // launcher holds the write ends for the runs to come; once none follows
+    // it drops them, and EOF then means every writer is gone.
+    let mut readers: Vec<OwnedFd> = Vec::new();
+    let mut pipe_if = |logged: bool| -> Result<Option<OwnedFd>> {
+        Ok(logged.then(open_pipe).transpose()?.map(|(r, w)| {
+            readers.push(r);
+            w
+        }))
     };
-    // The launcher holds the write ends for the runs to come; once none
-    // follows it drops them, and EOF then means every writer is gone.
-    let readers: Vec<OwnedFd> = [out_pipe, err_pipe].into_iter().flatten().map(|(r, _)| r).collect();
+    let out = pipe_if(prep.stdout.is_some())?;
+    let err = match &out {
+        Some(w) if prep.shared => Some(clone(w)?),
+        _ => pipe_if(prep.stderr.is_some())?,
+    };
+    let output = |w: Option<OwnedFd>| match w {
+        Some(w) => Output::Pipe(w),
+        None if daemon => Output::Null,
+        None => Output::Inherit,
+    };
+    let (stdout, stderr) = (output(out), output(err));
     let mut launcher = Launcher { spec: spec.clone(), stdout, stderr, child_pidfile: prep.child_pidfile.take() };
     let pid = launcher.launch().inspect_err(|_| launcher.remove_pidfile())?;
     let setup = || -> Result<(Vec<Sink>, Vec<Stream>)> {

@@ -58,17 +58,19 @@ pub fn open_log(path: &Path, opts: &LogOptions) -> io::Result<File> {
     if meta.nlink() > 1 {
         return Err(io::Error::other("refusing a file with other hard links"));
     }
-    clear_nonblock(file.as_fd())?;
+    set_nonblocking(file.as_fd(), false)?;
     if created && let Some((uid, gid)) = opts.owner {
         std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
     }
     Ok(file)
 }
 
-fn clear_nonblock(fd: BorrowedFd) -> io::Result<()> {
+/// Sets or clears O_NONBLOCK on the open file `fd` refers to.
+pub fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags - OFlag::O_NONBLOCK))?;
+    let flags = if on { flags | OFlag::O_NONBLOCK } else { flags - OFlag::O_NONBLOCK };
+    fcntl(fd, FcntlArg::F_SETFL(flags))?;
     Ok(())
 }
 
@@ -93,11 +95,6 @@ pub fn redirect(src: BorrowedFd, target: RawFd) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// A duplicate of `fd` numbered 3 or above, close-on-exec (F_DUPFD_CLOEXEC).
-pub fn dup_cloexec(fd: BorrowedFd) -> io::Result<OwnedFd> {
-    fd.try_clone_to_owned()
 }
 
 /// Redirects one standard fd to a file and puts the original back on drop.
@@ -125,7 +122,8 @@ impl Redirect {
         flush_std(target);
         // SAFETY: we only borrow `target` for the duration of the dup; it is
         // a standard fd of this process, open (dup fails with EBADF otherwise).
-        let saved = dup_cloexec(unsafe { BorrowedFd::borrow_raw(target) })?;
+        // try_clone_to_owned is F_DUPFD_CLOEXEC: a real copy, numbered 3+.
+        let saved = unsafe { BorrowedFd::borrow_raw(target) }.try_clone_to_owned()?;
         redirect(to.as_fd(), target)?;
         Ok(Redirect { target, saved })
     }
@@ -173,11 +171,20 @@ pub struct LogTarget {
 impl LogTarget {
     /// Puts `file` over each of `fds` and closes the spare.
     pub fn install(path: &Path, opts: LogOptions, file: File, fds: &[RawFd]) -> io::Result<Self> {
+        let mut log = LogTarget { path: path.to_owned(), opts, fds: fds.to_vec(), id: (0, 0) };
+        log.put(file)?;
+        Ok(log)
+    }
+
+    /// dup2s `file` over each of the fds and remembers its identity; the
+    /// spare (`file`) is closed on return.
+    fn put(&mut self, file: File) -> io::Result<()> {
         let meta = file.metadata()?;
-        for &fd in fds {
+        for &fd in &self.fds {
             redirect(file.as_fd(), fd)?;
         }
-        Ok(LogTarget { path: path.to_owned(), opts, fds: fds.to_vec(), id: (meta.dev(), meta.ino()) })
+        self.id = (meta.dev(), meta.ino());
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -200,12 +207,7 @@ impl LogTarget {
     /// failure the old file stays in place.
     pub fn reopen(&mut self) -> io::Result<()> {
         let file = open_log(&self.path, &self.opts)?;
-        let meta = file.metadata()?;
-        for &fd in &self.fds {
-            redirect(file.as_fd(), fd)?;
-        }
-        self.id = (meta.dev(), meta.ino());
-        Ok(())
+        self.put(file)
     }
 
     /// Whether the path still names the open file.

@@ -9,7 +9,7 @@
 //! flags: two signals of one kind may merge, so it acts on state, not counts.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +22,7 @@ use nix::unistd::Pid;
 use crate::lines::LineBuffer;
 use crate::notify::Notifier;
 use crate::restart::{Backoff, Launcher, Next, Policy};
-use crate::stdio::{LogTarget, PathState, with_fd};
+use crate::stdio::{LogTarget, PathState, set_nonblocking, with_fd};
 
 /// Pump buffer: the most one read takes from a pipe, and the longest line
 /// that is guaranteed never to be split by a reopen.
@@ -131,39 +131,40 @@ impl Sink {
             self.dropped += data.len() as u64;
             return;
         }
-        match with_fd(self.log.fd(), |f| f.write_all(data)) {
-            Ok(()) => self.at_line_start = data.last() == Some(&b'\n'),
-            Err(e) => {
-                self.dropped += data.len() as u64;
-                self.drop_error = Some(e.to_string());
-            }
+        if let Err(e) = self.append(data) {
+            self.dropped += data.len() as u64;
+            self.drop_error = Some(e.to_string());
         }
+    }
+
+    /// Appends `bytes` to the log, remembering whether it now ends a line.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        with_fd(self.log.fd(), |f| f.write_all(bytes))?;
+        self.at_line_start = bytes.last() == Some(&b'\n');
+        Ok(())
+    }
+
+    /// Appends a line of detach's own, starting it on a line of its own.
+    fn own_line(&mut self, msg: &str) -> io::Result<()> {
+        let line_break = if self.at_line_start { "" } else { "\n" };
+        self.append(format!("{line_break}detach: {msg}\n").as_bytes())
     }
 
     fn write_drop_marker(&mut self) -> bool {
         let why = self.drop_error.take().unwrap_or_default();
-        let line = format!("{}detach: dropped {} bytes ({why})\n", self.line_break(), self.dropped);
-        if with_fd(self.log.fd(), |f| f.write_all(line.as_bytes())).is_err() {
+        if self.own_line(&format!("dropped {} bytes ({why})", self.dropped)).is_err() {
             self.drop_error = Some(why);
             return false;
         }
         self.dropped = 0;
-        self.at_line_start = true;
         true
-    }
-
-    fn line_break(&self) -> &'static str {
-        if self.at_line_start { "" } else { "\n" }
     }
 
     /// Writes one line of detach's own into this log, at a line boundary
     /// (and hands it to the `log` crate, for a library user's logger).
     fn warn(&mut self, msg: &str) {
         log::warn!("{msg}");
-        let line = format!("{}detach: {msg}\n", self.line_break());
-        if with_fd(self.log.fd(), |f| f.write_all(line.as_bytes())).is_ok() {
-            self.at_line_start = true;
-        }
+        let _ = self.own_line(msg);
     }
 
     /// The watch: reopen when the path names another file; when it names
@@ -213,7 +214,7 @@ pub struct Stream {
 impl Stream {
     /// `pipe` is the read end; it is made non-blocking here.
     pub fn new(pipe: OwnedFd, sink: usize) -> io::Result<Stream> {
-        set_nonblocking(pipe.as_fd())?;
+        set_nonblocking(pipe.as_fd(), true)?;
         Ok(Stream { pipe, sink, lines: LineBuffer::new(BUFFER_SIZE), held_since: None, open: true })
     }
 
@@ -263,13 +264,6 @@ impl Stream {
         self.flush(sink, Instant::now(), false);
         self.open = false;
     }
-}
-
-fn set_nonblocking(fd: BorrowedFd) -> io::Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-    Ok(())
 }
 
 pub struct Supervisor {
