@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_detach_global_optspecs
-    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
+    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
 end
 
 function __fish_detach_needs_command
@@ -37,6 +37,7 @@ complete -c detach -n "__fish_detach_needs_command" -l group -d 'Run the command
 complete -c detach -n "__fish_detach_needs_command" -l reopen-signal -d 'Signal that makes the supervisor reopen its logs (HUP is then forwarded)' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-mode -d 'Mode of the log files detach creates, octal, before the umask' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-owner -d 'Owner of the log files detach creates' -r
+complete -c detach -n "__fish_detach_needs_command" -l log-buffer -d 'Most bytes held per log while it cannot be written (disk full); past it the oldest are dropped, and a line says how many once writing works again. Suffixes K, M, G (powers of 1024)' -r
 complete -c detach -n "__fish_detach_needs_command" -l kill-timeout -d 'After TERM, seconds to wait before the command\'s process group gets KILL' -r
 complete -c detach -n "__fish_detach_needs_command" -l drain-timeout -d 'After the command exits, seconds to keep draining output of its orphans [default: no limit]' -r
 complete -c detach -n "__fish_detach_needs_command" -l restart -d 'Restart the command when it exits: never, on-failure (non-zero exit or a signal detach did not send), or always (unless detach is stopping)' -r -f -a "never\t'Never restart (the default)'

@@ -114,6 +114,11 @@ pub struct Cli {
     #[arg(long, value_name = "USER[:GROUP]")]
     log_owner: Option<String>,
 
+    /// Most bytes held per log while it cannot be written (disk full); past it the oldest are
+    /// dropped, and a line says how many once writing works again. Suffixes K, M, G (powers of 1024)
+    #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
+    log_buffer: usize,
+
     /// After TERM, seconds to wait before the command's process group gets KILL
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     kill_timeout: Duration,
@@ -201,6 +206,21 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("'{s}' is not a number of seconds"))
 }
 
+fn parse_size(s: &str) -> Result<usize, String> {
+    let lower = s.to_ascii_lowercase();
+    let digits = lower.trim_end_matches("ib").trim_end_matches('b');
+    let (num, shift) = match digits.char_indices().last() {
+        Some((i, 'k')) => (&digits[..i], 10),
+        Some((i, 'm')) => (&digits[..i], 20),
+        Some((i, 'g')) => (&digits[..i], 30),
+        _ => (digits, 0),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .ok_or_else(|| format!("'{s}' is not a size (like 65536, 512K or 4M)"))
+}
+
 fn parse_signal(s: &str) -> Result<i32, String> {
     use std::str::FromStr;
     if let Ok(n) = s.parse::<i32>() {
@@ -253,6 +273,7 @@ impl Cli {
                 watch: !self.no_watch,
                 kill_timeout: self.kill_timeout,
                 drain_timeout: self.drain_timeout,
+                log_buffer: self.log_buffer,
                 restart: RestartPolicy {
                     when: self.restart,
                     delay: self.restart_delay,

@@ -160,6 +160,9 @@ pub struct CommandSpec {
     pub creds: Option<Credentials>,
     /// Leave NOTIFY_SOCKET to the command (it notifies systemd itself).
     pub keep_notify_socket: bool,
+    /// The command gets TERM when the process that started it dies (the
+    /// supervisor, killed with KILL): see [`term_on_parent_death`].
+    pub term_on_parent_death: bool,
 }
 
 impl CommandSpec {
@@ -176,13 +179,18 @@ impl CommandSpec {
             cmd.env_remove(crate::notify::ENV);
         }
         let creds = self.creds.clone();
+        let parent = self.term_on_parent_death.then(std::process::id);
         // SAFETY: runs between fork and exec: only async-signal-safe system
-        // calls, on `creds` built before the fork; no allocation, no lock.
+        // calls, on `creds` and `parent` made before the fork; no allocation,
+        // no lock.
         unsafe {
             cmd.pre_exec(move || {
                 reset_signal_dispositions();
-                match &creds {
-                    Some(c) => drop_privileges(c),
+                if let Some(c) = &creds {
+                    drop_privileges(c)?;
+                }
+                match parent {
+                    Some(pid) => term_on_parent_death(pid),
                     None => Ok(()),
                 }
             });
@@ -208,6 +216,27 @@ impl CommandSpec {
         let err = self.command().exec();
         Error::Exec { program: self.program(), err }
     }
+}
+
+/// The command gets SIGTERM if the supervisor dies without stopping it
+/// (KILL, OOM killer): with no reader left on its pipe, its next write would
+/// meet SIGPIPE or EPIPE anyway, at a random point; TERM lets it shut down
+/// cleanly and leaves no unsupervised copy behind to clash with the next
+/// start. Set after the privilege drop, which clears it (commit_creds), and
+/// the parent is checked afterwards, in case it died before the prctl.
+///
+/// Async-signal-safe: prctl(2) and getppid(2) only.
+fn term_on_parent_death(parent: u32) -> std::io::Result<()> {
+    // SAFETY: plain system calls with integer arguments.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if libc::getppid() as u32 != parent {
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
+    }
+    Ok(())
 }
 
 /// Handlers are reset by exec, but an *ignored* signal stays ignored and a

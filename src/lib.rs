@@ -19,6 +19,7 @@
 //! [`redirect`] dup2s it over a standard fd, [`Redirect`] does so for a while
 //! and restores the original.
 
+mod backlog;
 pub mod cli;
 mod control;
 mod daemon;

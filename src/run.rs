@@ -51,6 +51,8 @@ pub fn run(config: Config) -> Result<i32> {
         argv: config.command.clone(),
         creds: prep.creds.clone(),
         keep_notify_socket: config.notify_passthrough,
+        // With --exec nothing supervises: there is no parent to outlive.
+        term_on_parent_death: config.mode != Mode::Exec,
     };
     match config.mode {
         Mode::Exec => {
@@ -148,7 +150,8 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
     let pid = launcher.launch().inspect_err(|_| launcher.remove_pidfile())?;
     let setup = || -> Result<(Vec<Sink>, Vec<Stream>)> {
         prep.write_pidfile(std::process::id())?;
-        let sinks = prep.install_logs(daemon)?.into_iter().map(Sink::new).collect();
+        let sinks =
+            prep.install_logs(daemon)?.into_iter().map(|log| Sink::new(log, config.supervise.log_buffer)).collect();
         let streams = readers
             .into_iter()
             .enumerate()

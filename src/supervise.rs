@@ -19,6 +19,7 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::backlog::{self, Backlog};
 use crate::lines::LineBuffer;
 use crate::notify::Notifier;
 use crate::restart::{Backoff, Launcher, Next, Policy};
@@ -49,6 +50,8 @@ pub struct Options {
     pub kill_timeout: Duration,
     pub drain_timeout: Option<Duration>,
     pub restart: Policy,
+    /// Bound of the backlog each log holds while it cannot be written.
+    pub log_buffer: usize,
 }
 
 /// Signals received, as a bitmask set by the handlers, and the self-pipe
@@ -98,73 +101,122 @@ impl Signals {
 /// A log file the supervisor writes to, with what it remembers about it.
 pub struct Sink {
     log: LogTarget,
-    at_line_start: bool,
+    /// The log file ends with a newline (as far as detach wrote it).
+    written_line_end: bool,
+    /// What detach has taken to write (written or queued) ends with one.
+    taken_line_end: bool,
     last_check: Instant,
     /// When the watch first found the path naming nothing.
     missing_since: Option<Instant>,
     /// errno of the last failed reopen, so each kind of failure is said once.
     reopen_error: Option<i32>,
-    /// Bytes that could not be written, and why: said in a marker line as
-    /// soon as writing works again.
-    dropped: u64,
-    drop_error: Option<String>,
+    /// What could not be written yet, and what had to be dropped.
+    backlog: Backlog,
 }
 
 impl Sink {
-    pub fn new(log: LogTarget) -> Sink {
+    pub fn new(log: LogTarget, limit: usize) -> Sink {
         Sink {
             log,
-            at_line_start: true,
+            written_line_end: true,
+            taken_line_end: true,
             last_check: Instant::now(),
             missing_since: None,
             reopen_error: None,
-            dropped: 0,
-            drop_error: None,
+            backlog: Backlog::new(limit),
         }
     }
 
+    /// Writes `data`, or queues it behind what waits for the log to take
+    /// data again. Never blocks on a failing log: the pipe keeps flowing.
     fn write(&mut self, data: &[u8], now: Instant, watch: bool) {
         if watch && now.duration_since(self.last_check) >= WATCH_INTERVAL {
             self.check_moved(now);
         }
-        if self.dropped > 0 && !self.write_drop_marker() {
-            self.dropped += data.len() as u64;
-            return;
+        if let Some(&last) = data.last() {
+            self.taken_line_end = last == b'\n';
         }
-        if let Err(e) = self.append(data) {
-            self.dropped += data.len() as u64;
-            self.drop_error = Some(e.to_string());
+        if self.backlog.is_clear() {
+            let n = self.write_some(data, now);
+            self.backlog.push(&data[n..]);
+        } else {
+            self.backlog.push(data);
+            if self.backlog.may_try(now) {
+                self.drain(now);
+            }
         }
     }
 
-    /// Appends `bytes` to the log, remembering whether it now ends a line.
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        with_fd(self.log.fd(), |f| f.write_all(bytes))?;
-        self.at_line_start = bytes.last() == Some(&b'\n');
-        Ok(())
-    }
-
-    /// Appends a line of detach's own, starting it on a line of its own.
-    fn own_line(&mut self, msg: &str) -> io::Result<()> {
-        let line_break = if self.at_line_start { "" } else { "\n" };
-        self.append(format!("{line_break}detach: {msg}\n").as_bytes())
-    }
-
-    fn write_drop_marker(&mut self) -> bool {
-        let why = self.drop_error.take().unwrap_or_default();
-        if self.own_line(&format!("dropped {} bytes ({why})", self.dropped)).is_err() {
-            self.drop_error = Some(why);
-            return false;
+    /// Writes as much of `bytes` as the log takes; on a failure, says when
+    /// to retry. Returns how many bytes were written.
+    fn write_some(&mut self, bytes: &[u8], now: Instant) -> usize {
+        let mut done = 0;
+        while done < bytes.len() {
+            match with_fd(self.log.fd(), |f| f.write(&bytes[done..])) {
+                Ok(0) => {
+                    self.backlog.failed("the log takes no more data".into(), now);
+                    break;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.backlog.failed(backlog::describe(&e), now);
+                    break;
+                }
+            }
         }
-        self.dropped = 0;
-        true
+        if done > 0 {
+            self.written_line_end = bytes[done - 1] == b'\n';
+        }
+        done
+    }
+
+    /// Writes what waits: first the marker for what was dropped, then the
+    /// queue, oldest first, until it is empty or the log fails again.
+    fn drain(&mut self, now: Instant) {
+        if let Some(loss) = self.backlog.take_loss() {
+            let line_break = if self.written_line_end { "" } else { "\n" };
+            let marker =
+                format!("{line_break}detach: dropped {} bytes ({}) {}\n", loss.bytes, loss.why, loss.between());
+            let n = self.write_some(marker.as_bytes(), now);
+            if n == 0 {
+                return self.backlog.restore_loss(loss);
+            }
+            // A marker cut short by the disk filling up again: its rest
+            // goes first, before what was queued behind it.
+            self.backlog.push_front(&marker.as_bytes()[n..]);
+            log::warn!("{}", marker.trim());
+        }
+        while let Some(front) = self.backlog.front() {
+            let front = front.to_vec(); // one copy per retry, not per write
+            let n = self.write_some(&front, now);
+            self.backlog.advance(n);
+            if n < front.len() {
+                return;
+            }
+        }
+        self.backlog.succeeded();
+    }
+
+    /// A retry is due (the supervisor's timer), or the pump is ending.
+    fn retry(&mut self, now: Instant) {
+        if !self.backlog.is_clear() {
+            self.drain(now);
+        }
+    }
+
+    /// Appends a line of detach's own, starting it on a line of its own,
+    /// in order behind whatever waits.
+    fn own_line(&mut self, msg: &str) {
+        let line_break = if self.taken_line_end { "" } else { "\n" };
+        self.write(format!("{line_break}detach: {msg}\n").as_bytes(), Instant::now(), false);
     }
 
     /// Writes one line of detach's own into this log, at a line boundary
     /// (and hands it to the `log` crate, for a library user's logger).
     fn warn(&mut self, msg: &str) {
         log::warn!("{msg}");
-        let _ = self.own_line(msg);
+        self.own_line(msg);
     }
 
     /// The watch: reopen when the path names another file; when it names
@@ -190,6 +242,8 @@ impl Sink {
             Ok(()) => {
                 self.reopen_error = None;
                 self.missing_since = None;
+                // A new file may take what the old one would not.
+                self.retry(Instant::now());
             }
             Err(e) => {
                 let errno = e.raw_os_error().unwrap_or(-1);
@@ -344,6 +398,12 @@ impl Supervisor {
             self.handle_timers(Instant::now());
         }
         self.reap_children();
+        // One last try for what waits on a failing log; detach does not
+        // outlive its command to wait for disk space.
+        let now = Instant::now();
+        for sink in &mut self.sinks {
+            sink.retry(now);
+        }
         self.launcher.remove_pidfile();
         self.status.unwrap_or(1)
     }
@@ -376,8 +436,9 @@ impl Supervisor {
     fn next_deadline(&self) -> Option<Instant> {
         let held = self.streams.iter().filter_map(|s| s.held_since.map(|t| t + HOLD));
         let watch = self.opts.watch.then_some(self.next_watch);
+        let retries = self.sinks.iter().filter_map(|s| s.backlog.retry_at());
         let timers = [self.kill_at, self.give_up_at, self.drain_until, self.respawn_at];
-        held.chain(watch).chain(timers.into_iter().flatten()).min()
+        held.chain(watch).chain(retries).chain(timers.into_iter().flatten()).min()
     }
 
     fn handle_signals(&mut self) {
@@ -516,6 +577,11 @@ impl Supervisor {
         for stream in &mut self.streams {
             if stream.held_since.is_some_and(|t| now >= t + HOLD) {
                 stream.flush(&mut self.sinks[stream.sink], now, watch);
+            }
+        }
+        for sink in &mut self.sinks {
+            if sink.backlog.retry_at().is_some_and(|t| now >= t) {
+                sink.retry(now);
             }
         }
         if watch && now >= self.next_watch {

@@ -1,0 +1,224 @@
+//! What the pump holds while a destination cannot take data (a full disk, a
+//! syslog collector restarting): a bounded queue, a retry clock with backoff,
+//! and the account of what had to be dropped, for one marker line later.
+//!
+//! The policy (README, "What happens when the disk is full"): the pipe is
+//! always read, so the command never waits on a broken log; what cannot be
+//! written waits here, up to a bound; past the bound the *oldest* data goes.
+//! Dropping the oldest keeps what is written when the fault ends contiguous
+//! with what follows it, and leaves one gap, right before the queue, which
+//! the marker line written first describes exactly.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The first retry after a failure, doubled after each failed retry.
+const RETRY_FIRST: Duration = Duration::from_millis(10);
+/// The longest wait between two retries.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// What was dropped, why, and when.
+#[derive(Clone, Debug)]
+pub struct Loss {
+    pub bytes: u64,
+    /// How many of the queued items (lines, messages) were dropped, whole or in part.
+    pub items: u64,
+    pub why: String,
+    pub first: SystemTime,
+    pub last: SystemTime,
+}
+
+impl Loss {
+    /// `between 2026-11-23T10:00:00.123Z and 2026-11-23T10:00:05.456Z`
+    pub fn between(&self) -> String {
+        format!("between {} and {}", rfc3339(self.first), rfc3339(self.last))
+    }
+}
+
+/// A bounded FIFO of byte chunks waiting to be written, oldest first.
+pub struct Backlog {
+    queue: VecDeque<Vec<u8>>,
+    /// Bytes of the front chunk already written.
+    offset: usize,
+    /// Bytes queued and not written.
+    bytes: usize,
+    limit: usize,
+    /// Why writing fails now: the reason a drop gets.
+    error: Option<String>,
+    loss: Option<Loss>,
+    retry_delay: Duration,
+    retry_at: Option<Instant>,
+}
+
+impl Backlog {
+    pub fn new(limit: usize) -> Backlog {
+        Backlog {
+            queue: VecDeque::new(),
+            offset: 0,
+            bytes: 0,
+            limit,
+            error: None,
+            loss: None,
+            retry_delay: RETRY_FIRST,
+            retry_at: None,
+        }
+    }
+
+    /// Nothing waits and nothing was lost: data may be written straight away.
+    pub fn is_clear(&self) -> bool {
+        self.queue.is_empty() && self.loss.is_none()
+    }
+
+    /// Queues `data` behind what waits, dropping the oldest chunks while the
+    /// bound is exceeded (a chunk bigger than the bound is dropped itself).
+    pub fn push(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.queue.push_back(data.to_vec());
+        self.bytes += data.len();
+        while self.bytes > self.limit {
+            let Some(chunk) = self.queue.pop_front() else { break };
+            let unwritten = chunk.len() - std::mem::take(&mut self.offset);
+            self.bytes -= unwritten;
+            self.count_lost(unwritten as u64, 1);
+        }
+    }
+
+    /// Queues `data` ahead of everything (the rest of a marker cut short).
+    pub fn push_front(&mut self, data: &[u8]) {
+        if !data.is_empty() {
+            if self.offset > 0 {
+                let front = self.queue.pop_front().expect("a partly written chunk");
+                self.queue.push_front(front[std::mem::take(&mut self.offset)..].to_vec());
+            }
+            self.queue.push_front(data.to_vec());
+            self.bytes += data.len();
+        }
+    }
+
+    /// Counts data dropped before it was ever queued.
+    pub fn count_lost(&mut self, bytes: u64, items: u64) {
+        let now = SystemTime::now();
+        let why = self.error.clone().unwrap_or_else(|| "no room".into());
+        let loss = self.loss.get_or_insert(Loss { bytes: 0, items: 0, why, first: now, last: now });
+        loss.bytes += bytes;
+        loss.items += items;
+        loss.last = now;
+    }
+
+    /// The unwritten part of the oldest chunk.
+    pub fn front(&self) -> Option<&[u8]> {
+        self.queue.front().map(|c| &c[self.offset..])
+    }
+
+    /// `n` bytes of [`front`](Self::front) were written.
+    pub fn advance(&mut self, n: usize) {
+        self.offset += n;
+        self.bytes -= n;
+        if self.queue.front().is_some_and(|c| self.offset == c.len()) {
+            self.queue.pop_front();
+            self.offset = 0;
+        }
+    }
+
+    /// Takes the account of what was lost, to be said in a marker.
+    pub fn take_loss(&mut self) -> Option<Loss> {
+        self.loss.take()
+    }
+
+    /// Puts back a loss whose marker could not be written.
+    pub fn restore_loss(&mut self, loss: Loss) {
+        self.loss = Some(loss);
+    }
+
+    /// Writing failed: retry later, each time a little later.
+    pub fn failed(&mut self, why: String, now: Instant) {
+        self.error = Some(why);
+        self.retry_at = Some(now + self.retry_delay);
+        self.retry_delay = (self.retry_delay * 2).min(RETRY_MAX);
+    }
+
+    /// Writing works (again): the next failure retries quickly.
+    pub fn succeeded(&mut self) {
+        self.error = None;
+        self.retry_at = None;
+        self.retry_delay = RETRY_FIRST;
+    }
+
+    /// When the next retry is due, if writing is failing.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.retry_at.filter(|_| !self.is_clear())
+    }
+
+    /// Whether a write may be tried now: nothing waits, or a retry is due.
+    pub fn may_try(&self, now: Instant) -> bool {
+        self.retry_at.is_none_or(|t| now >= t)
+    }
+}
+
+/// The words a write error gets in a marker: `disk full` for ENOSPC.
+pub fn describe(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(libc::ENOSPC) => "disk full".into(),
+        Some(libc::EDQUOT) => "disk quota exceeded".into(),
+        Some(libc::EFBIG) => "file too large".into(),
+        Some(libc::EIO) => "I/O error".into(),
+        _ => err.to_string(),
+    }
+}
+
+/// `t` as RFC 3339 in UTC with milliseconds: `2026-11-23T10:00:00.123Z`.
+pub fn rfc3339(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    let (hh, mm, ss) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{:03}Z", since.subsec_millis())
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's
+/// `civil_from_days`, public domain).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        let at = |s: u64| rfc3339(UNIX_EPOCH + Duration::from_millis(s));
+        assert_eq!(at(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(at(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(at(1_795_435_200_123), "2026-11-23T12:00:00.123Z");
+        assert_eq!(at(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
+    }
+
+    #[test]
+    fn drops_the_oldest_past_the_bound() {
+        let mut b = Backlog::new(10);
+        b.failed("disk full".into(), Instant::now());
+        b.push(b"aaaa\n");
+        b.advance(2); // "aa" written, "aa\n" left
+        b.push(b"bbbb\n");
+        b.push(b"cccc\n"); // 3 + 5 + 5 > 10: the rest of a's chunk goes
+        let loss = b.take_loss().expect("a loss");
+        assert_eq!((loss.bytes, loss.items, loss.why.as_str()), (3, 1, "disk full"));
+        assert_eq!(b.front(), Some(&b"bbbb\n"[..]));
+        b.advance(5);
+        assert_eq!(b.front(), Some(&b"cccc\n"[..]));
+        b.advance(5);
+        assert!(b.is_clear());
+    }
+}
