@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_detach_global_optspecs
-    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
+    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
 end
 
 function __fish_detach_needs_command
@@ -38,6 +38,12 @@ complete -c detach -n "__fish_detach_needs_command" -l reopen-signal -d 'Signal 
 complete -c detach -n "__fish_detach_needs_command" -l log-mode -d 'Mode of the log files detach creates, octal, before the umask' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-owner -d 'Owner of the log files detach creates' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-buffer -d 'Most bytes held per log while it cannot be written (disk full); past it the oldest are dropped, and a line says how many once writing works again. Suffixes K, M, G (powers of 1024)' -r
+complete -c detach -n "__fish_detach_needs_command" -l syslog-socket -d 'Also send each line to the syslog socket at PATH (a datagram socket like /dev/log)' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l syslog-server -d 'Also send each line to a remote collector: udp://HOST:PORT, or tcp://HOST:PORT (RFC 5424, octet-counted; reconnects, holds a backlog of up to --log-buffer meanwhile)' -r
+complete -c detach -n "__fish_detach_needs_command" -l syslog-facility -d 'Syslog facility (daemon, user, local0 to local7, ...)' -r
+complete -c detach -n "__fish_detach_needs_command" -l syslog-tag -d 'Syslog tag (program name) of the command\'s lines [default: the command\'s basename]; detach\'s own messages are tagged `detach`' -r
+complete -c detach -n "__fish_detach_needs_command" -l syslog-stdout-priority -d 'Syslog priority of stdout lines (emerg alert crit err warning notice info debug)' -r
+complete -c detach -n "__fish_detach_needs_command" -l syslog-stderr-priority -d 'Syslog priority of stderr lines' -r
 complete -c detach -n "__fish_detach_needs_command" -l kill-timeout -d 'After TERM, seconds to wait before the command\'s process group gets KILL' -r
 complete -c detach -n "__fish_detach_needs_command" -l drain-timeout -d 'After the command exits, seconds to keep draining output of its orphans [default: no limit]' -r
 complete -c detach -n "__fish_detach_needs_command" -l restart -d 'Restart the command when it exits: never, on-failure (non-zero exit or a signal detach did not send), or always (unless detach is stopping)' -r -f -a "never\t'Never restart (the default)'
@@ -49,6 +55,7 @@ complete -c detach -n "__fish_detach_needs_command" -l restart-limit -d 'Give up
 complete -c detach -n "__fish_detach_needs_command" -l foreground -d 'Do not fork or detach: supervise in the foreground, exit with the command\'s status'
 complete -c detach -n "__fish_detach_needs_command" -l exec -d 'Daemonize and exec the command itself: no supervisor, so no log reopening'
 complete -c detach -n "__fish_detach_needs_command" -l no-watch -d 'Do not check once a second whether a log was moved or deleted'
+complete -c detach -n "__fish_detach_needs_command" -l syslog -d 'Also send each line to the local syslog socket, /dev/log (journald or rsyslog)'
 complete -c detach -n "__fish_detach_needs_command" -l notify-passthrough -d 'Under systemd Type=notify: let the command notify systemd itself (NOTIFY_SOCKET is passed to it; needs NotifyAccess=all) instead of detach sending READY=1 once it was exec\'d'
 complete -c detach -n "__fish_detach_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c detach -n "__fish_detach_needs_command" -s V -l version -d 'Print version'

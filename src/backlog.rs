@@ -35,9 +35,15 @@ impl Loss {
     }
 }
 
+/// A chunk queued: bytes, and whether it must never be dropped (a marker).
+struct Chunk {
+    data: Vec<u8>,
+    keep: bool,
+}
+
 /// A bounded FIFO of byte chunks waiting to be written, oldest first.
 pub struct Backlog {
-    queue: VecDeque<Vec<u8>>,
+    queue: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     offset: usize,
     /// Bytes queued and not written.
@@ -69,35 +75,36 @@ impl Backlog {
         self.queue.is_empty() && self.loss.is_none()
     }
 
-    /// Queues `data` behind what waits, dropping the oldest chunks while the
-    /// bound is exceeded (a chunk bigger than the bound is dropped itself).
-    pub fn push(&mut self, data: &[u8]) {
+    /// Queues `data` behind what waits. While the bound is exceeded, drops
+    /// the oldest chunk that is neither started (its rest must follow what
+    /// was written of it: a TCP frame, a line) nor a marker; a chunk bigger
+    /// than the bound may be dropped itself.
+    pub fn push(&mut self, data: Vec<u8>) {
         if data.is_empty() {
             return;
         }
-        self.queue.push_back(data.to_vec());
         self.bytes += data.len();
+        self.queue.push_back(Chunk { data, keep: false });
         while self.bytes > self.limit {
-            let Some(chunk) = self.queue.pop_front() else { break };
-            let unwritten = chunk.len() - std::mem::take(&mut self.offset);
-            self.bytes -= unwritten;
-            self.count_lost(unwritten as u64, 1);
+            let started = usize::from(self.offset > 0);
+            let Some(i) = self.queue.iter().skip(started).position(|c| !c.keep) else { break };
+            let chunk = self.queue.remove(i + started).expect("an index found above");
+            self.bytes -= chunk.data.len();
+            self.count_lost(chunk.data.len() as u64, 1);
         }
     }
 
-    /// Queues `data` ahead of everything (the rest of a marker cut short).
-    pub fn push_front(&mut self, data: &[u8]) {
+    /// Queues `data` (a marker, or its rest) right after the chunk being
+    /// written, if any, ahead of everything else, never to be dropped.
+    pub fn push_next(&mut self, data: Vec<u8>) {
         if !data.is_empty() {
-            if self.offset > 0 {
-                let front = self.queue.pop_front().expect("a partly written chunk");
-                self.queue.push_front(front[std::mem::take(&mut self.offset)..].to_vec());
-            }
-            self.queue.push_front(data.to_vec());
             self.bytes += data.len();
+            let at = self.queue.iter().skip(usize::from(self.offset > 0)).take_while(|c| c.keep).count();
+            self.queue.insert(at + usize::from(self.offset > 0), Chunk { data, keep: true });
         }
     }
 
-    /// Counts data dropped before it was ever queued.
+    /// Counts data dropped without being queued (a datagram too big).
     pub fn count_lost(&mut self, bytes: u64, items: u64) {
         let now = SystemTime::now();
         let why = self.error.clone().unwrap_or_else(|| "no room".into());
@@ -109,17 +116,53 @@ impl Backlog {
 
     /// The unwritten part of the oldest chunk.
     pub fn front(&self) -> Option<&[u8]> {
-        self.queue.front().map(|c| &c[self.offset..])
+        self.queue.front().map(|c| &c.data[self.offset..])
     }
 
-    /// `n` bytes of [`front`](Self::front) were written.
-    pub fn advance(&mut self, n: usize) {
-        self.offset += n;
+    /// The rest of a chunk partly written, which must go first.
+    pub fn started(&self) -> Option<&[u8]> {
+        self.front().filter(|_| self.offset > 0)
+    }
+
+    /// The unwritten parts of the oldest `max` chunks, for one writev(2).
+    pub fn fronts(&self, max: usize) -> impl Iterator<Item = &[u8]> {
+        let offset = self.offset;
+        self.queue.iter().take(max).enumerate().map(move |(i, c)| &c.data[if i == 0 { offset } else { 0 }..])
+    }
+
+    /// `n` more bytes from the front were written (they may span chunks).
+    pub fn advance(&mut self, mut n: usize) {
         self.bytes -= n;
-        if self.queue.front().is_some_and(|c| self.offset == c.len()) {
+        while let Some(front) = self.queue.front() {
+            let left = front.data.len() - self.offset;
+            if n < left {
+                self.offset += n;
+                return;
+            }
+            n -= left;
             self.queue.pop_front();
             self.offset = 0;
         }
+    }
+
+    /// The front chunk went whole (a datagram).
+    pub fn advance_chunk(&mut self) {
+        if let Some(rest) = self.front() {
+            self.advance(rest.len());
+        }
+    }
+
+    /// The front chunk cannot be written at all: it is dropped and counted.
+    pub fn drop_chunk(&mut self) {
+        if let Some(rest) = self.front().map(<[u8]>::len) {
+            self.advance(rest);
+            self.count_lost(rest as u64, 1);
+        }
+    }
+
+    /// Starts the front chunk over (a new connection must resend it whole).
+    pub fn rewind(&mut self) {
+        self.bytes += std::mem::take(&mut self.offset);
     }
 
     /// Takes the account of what was lost, to be said in a marker.
@@ -207,18 +250,22 @@ mod tests {
 
     #[test]
     fn drops_the_oldest_past_the_bound() {
-        let mut b = Backlog::new(10);
+        let mut b = Backlog::new(12);
         b.failed("disk full".into(), Instant::now());
-        b.push(b"aaaa\n");
-        b.advance(2); // "aa" written, "aa\n" left
-        b.push(b"bbbb\n");
-        b.push(b"cccc\n"); // 3 + 5 + 5 > 10: the rest of a's chunk goes
+        b.push(b"aaaa\n".to_vec());
+        b.advance(2); // "aa" written, "aa\n" left: it stays, to end its line
+        b.push(b"bbbb\n".to_vec());
+        b.push(b"cccc\n".to_vec()); // 3 + 5 + 5 > 12: b's chunk goes
         let loss = b.take_loss().expect("a loss");
-        assert_eq!((loss.bytes, loss.items, loss.why.as_str()), (3, 1, "disk full"));
-        assert_eq!(b.front(), Some(&b"bbbb\n"[..]));
-        b.advance(5);
-        assert_eq!(b.front(), Some(&b"cccc\n"[..]));
-        b.advance(5);
+        assert_eq!((loss.bytes, loss.items, loss.why.as_str()), (5, 1, "disk full"));
+        b.push_next(b"marker\n".to_vec()); // after the started chunk
+        b.push(b"dddd\n".to_vec()); // 3 + 5 + 7 + 5 > 12: c goes, then d, never the marker
+        let rest: Vec<&[u8]> = b.fronts(9).collect();
+        assert_eq!(rest, [&b"aa\n"[..], b"marker\n"]);
+        b.advance(3 + 5);
+        assert_eq!(b.front(), Some(&b"r\n"[..]));
+        b.advance(2);
+        assert_eq!(b.take_loss().map(|l| (l.bytes, l.items)), Some((10, 2)));
         assert!(b.is_clear());
     }
 }

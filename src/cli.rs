@@ -10,6 +10,7 @@ use clap::Parser;
 
 use crate::control;
 use crate::error::{Error, exit};
+use crate::syslog;
 use crate::{Config, Daemon, LogPaths, Mode, RestartPolicy, RestartWhen, SuperviseOptions};
 
 const EXAMPLES: &str = "\
@@ -26,13 +27,16 @@ Examples:
     detach status --pidfile /run/app.pid
     detach reopen --pidfile /run/app.pid
     detach stop --pidfile /run/app.pid
+  Also send each line to syslog, and to a central collector over TCP:
+    detach --log /var/log/app.log --syslog --syslog-server tcp://logs.example.com:514 -- server
   No supervisor, the command itself holds the log (no reopen):
     detach --exec --log /var/log/app.log -- server
 
 Exit status: 0 once the command has been exec'd; 64 usage; 67 unknown user or
-group; 71 system error; 73 cannot create a log or pidfile; 75 already running;
-77 not permitted; 126 cannot execute; 127 not found. With --foreground, the
-command's status (128+N if killed by signal N).";
+group; 68 unknown syslog host; 69 no syslog socket; 71 system error; 73 cannot
+create a log or pidfile; 75 already running; 77 not permitted; 126 cannot
+execute; 127 not found. With --foreground, the command's status (128+N if
+killed by signal N).";
 
 /// Run a command as a daemon, its stdout and stderr kept in log files that can be rotated.
 #[derive(Parser, Debug)]
@@ -118,6 +122,36 @@ pub struct Cli {
     /// dropped, and a line says how many once writing works again. Suffixes K, M, G (powers of 1024)
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
     log_buffer: usize,
+
+    /// Also send each line to the local syslog socket, /dev/log (journald or rsyslog)
+    #[arg(long, conflicts_with = "exec", help_heading = "Syslog")]
+    syslog: bool,
+
+    /// Also send each line to the syslog socket at PATH (a datagram socket like /dev/log)
+    #[arg(long, value_name = "PATH", conflicts_with = "exec", help_heading = "Syslog")]
+    syslog_socket: Option<PathBuf>,
+
+    /// Also send each line to a remote collector: udp://HOST:PORT, or tcp://HOST:PORT (RFC 5424,
+    /// octet-counted; reconnects, holds a backlog of up to --log-buffer meanwhile)
+    #[arg(long, value_name = "URL", value_parser = syslog::parse_server, conflicts_with = "exec", help_heading = "Syslog")]
+    syslog_server: Option<syslog::Server>,
+
+    /// Syslog facility (daemon, user, local0 to local7, ...)
+    #[arg(long, value_name = "NAME", default_value = "daemon", value_parser = syslog::parse_facility, help_heading = "Syslog")]
+    syslog_facility: u8,
+
+    /// Syslog tag (program name) of the command's lines [default: the command's basename]; detach's
+    /// own messages are tagged `detach`
+    #[arg(long, value_name = "TAG", help_heading = "Syslog")]
+    syslog_tag: Option<String>,
+
+    /// Syslog priority of stdout lines (emerg alert crit err warning notice info debug)
+    #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = syslog::parse_level, help_heading = "Syslog")]
+    syslog_stdout_priority: u8,
+
+    /// Syslog priority of stderr lines
+    #[arg(long, value_name = "LEVEL", default_value = "err", value_parser = syslog::parse_level, help_heading = "Syslog")]
+    syslog_stderr_priority: u8,
 
     /// After TERM, seconds to wait before the command's process group gets KILL
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
@@ -261,7 +295,17 @@ impl Cli {
         .chdir(chdir)
         .umask(umask);
         daemon.log_options.mode = self.log_mode;
+        let syslog = syslog::Settings {
+            socket: self.syslog_socket.or_else(|| self.syslog.then(|| "/dev/log".into())),
+            server: self.syslog_server,
+            facility: self.syslog_facility,
+            tag: self.syslog_tag,
+            stdout_level: self.syslog_stdout_priority,
+            stderr_level: self.syslog_stderr_priority,
+            buffer: self.log_buffer,
+        };
         Config {
+            syslog,
             daemon,
             mode,
             command: self.command,

@@ -15,6 +15,10 @@ pub mod exit {
     pub const USAGE: u8 = 64;
     /// EX_NOUSER: unknown user or group.
     pub const NOUSER: u8 = 67;
+    /// EX_NOHOST: a host name that does not resolve.
+    pub const NOHOST: u8 = 68;
+    /// EX_UNAVAILABLE: a service detach needs is not there (a syslog socket).
+    pub const UNAVAILABLE: u8 = 69;
     /// EX_OSERR: a system call failed.
     pub const OSERR: u8 = 71;
     /// EX_CANTCREAT: a log or pidfile cannot be created.
@@ -43,6 +47,10 @@ pub enum Error {
     Exec { program: String, err: io::Error },
     /// Not permitted (e.g. `--user` without root).
     Permission { what: String, err: io::Error },
+    /// A host name that does not resolve (a syslog server).
+    NoHost { what: String, err: io::Error },
+    /// A service that is not there (the syslog socket).
+    Unavailable { what: String, err: io::Error },
     /// Any other failing system call.
     Os { what: String, err: io::Error },
     /// A message reported by the daemon to the first parent, with its code.
@@ -66,6 +74,8 @@ impl Error {
                 _ => exit::CANNOT_EXECUTE,
             },
             Error::Permission { .. } => exit::NOPERM,
+            Error::NoHost { .. } => exit::NOHOST,
+            Error::Unavailable { .. } => exit::UNAVAILABLE,
             Error::Os { .. } => exit::OSERR,
             Error::Reported { code, .. } => *code,
         }
@@ -88,7 +98,9 @@ impl fmt::Display for Error {
             }
             Error::Exec { program, err } => write!(f, "cannot execute '{program}': {err}"),
             Error::Permission { what, err } => write!(f, "{what}: {err}"),
-            Error::Os { what, err } => write!(f, "{what}: {err}"),
+            Error::NoHost { what, err } | Error::Unavailable { what, err } | Error::Os { what, err } => {
+                write!(f, "{what}: {err}")
+            }
             Error::Reported { message, .. } => write!(f, "{message}"),
         }
     }

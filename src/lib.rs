@@ -32,6 +32,7 @@ mod restart;
 mod run;
 pub mod stdio;
 mod supervise;
+mod syslog;
 mod user;
 
 use std::fs::File;

@@ -12,7 +12,8 @@ use crate::daemon::{self, CommandSpec, Silence};
 use crate::error::{Error, Result};
 use crate::notify::Notifier;
 use crate::restart::{Launcher, Output};
-use crate::supervise::{self, Signals, Sink, Stream, Supervisor};
+use crate::supervise::{self, Outputs, Signals, Sink, Stream, Supervisor};
+use crate::syslog::{self, Syslog};
 use crate::{Daemon, Prepared};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,7 @@ pub struct Config {
     /// Pass NOTIFY_SOCKET to the command instead of notifying systemd.
     pub notify_passthrough: bool,
     pub supervise: supervise::Options,
+    pub syslog: syslog::Settings,
 }
 
 /// Size asked for the command's pipes (F_SETPIPE_SZ): room for bursts while
@@ -46,6 +48,12 @@ const PIPE_SIZE: i32 = 1 << 20;
 /// 0 in the caller once a daemon started; the command's status in the
 /// supervisor (and with `--foreground`).
 pub fn run(config: Config) -> Result<i32> {
+    // First: a missing syslog socket or an unknown server starts nothing.
+    let syslog = match config.syslog.enabled() {
+        true => Some(Syslog::open(&config.syslog, std::path::Path::new(&config.command[0]))?),
+        false => None,
+    };
+    let keep: Vec<_> = syslog.iter().flat_map(Syslog::fds).collect();
     let mut prep = Prepared::new(&config.daemon, config.child_pidfile.as_deref())?;
     let spec = CommandSpec {
         argv: config.command.clone(),
@@ -62,10 +70,10 @@ pub fn run(config: Config) -> Result<i32> {
             reporter.fail(&err)
         }
         Mode::Daemon => {
-            let reporter = daemon::daemonize(&prep.fds(), Silence::MeansDeath)?;
+            let reporter = daemon::daemonize(&[prep.fds(), keep].concat(), Silence::MeansDeath)?;
             // Report to the first parent once the command has been exec'd,
             // or why it was not; then supervise.
-            match start_supervisor(&config, &mut prep, &spec, true) {
+            match start_supervisor(&config, &mut prep, &spec, syslog, true) {
                 Ok(supervisor) => {
                     reporter.success();
                     Ok(finish(supervisor, prep))
@@ -78,7 +86,7 @@ pub fn run(config: Config) -> Result<i32> {
         }
         Mode::Foreground => {
             let supervisor =
-                start_supervisor(&config, &mut prep, &spec, false).inspect_err(|_| prep.remove_pidfiles())?;
+                start_supervisor(&config, &mut prep, &spec, syslog, false).inspect_err(|_| prep.remove_pidfiles())?;
             Ok(finish(supervisor, prep))
         }
     }
@@ -113,7 +121,13 @@ fn finish(supervisor: Supervisor, mut prep: Prepared) -> i32 {
 
 /// Names the process, becomes a subreaper, catches signals, starts the
 /// command on pipes, writes the pidfiles and puts the logs over fds 1 and 2.
-fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, daemon: bool) -> Result<Supervisor> {
+fn start_supervisor(
+    config: &Config,
+    prep: &mut Prepared,
+    spec: &CommandSpec,
+    syslog: Option<Syslog>,
+    daemon: bool,
+) -> Result<Supervisor> {
     set_title(config);
     // Orphans of the command are reparented to us, not to init: we reap
     // them, and their output keeps flowing through our pipe.
@@ -125,20 +139,22 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
     nix::sys::signal::SigSet::empty().thread_set_mask().map_err(|e| Error::os("cannot unblock signals", e))?;
 
     // One pipe for --log (keeps the order of stdout and stderr), one per
-    // file for --stdout/--stderr, none for a stream without a log. The
-    // launcher holds the write ends for the runs to come; once none follows
-    // it drops them, and EOF then means every writer is gone.
-    let mut readers: Vec<OwnedFd> = Vec::new();
-    let mut pipe_if = |logged: bool| -> Result<Option<OwnedFd>> {
+    // file for --stdout/--stderr, none for a stream without a log. Syslog
+    // tells stdout from stderr, so with it each stream has its own pipe.
+    // The launcher holds the write ends for the runs to come; once none
+    // follows it drops them, and EOF then means every writer is gone.
+    let to_syslog = syslog.is_some();
+    let mut readers: Vec<(OwnedFd, bool)> = Vec::new();
+    let mut pipe_if = |logged: bool, stderr: bool| -> Result<Option<OwnedFd>> {
         Ok(logged.then(open_pipe).transpose()?.map(|(r, w)| {
-            readers.push(r);
+            readers.push((r, stderr));
             w
         }))
     };
-    let out = pipe_if(prep.stdout.is_some())?;
+    let out = pipe_if(prep.stdout.is_some() || to_syslog, false)?;
     let err = match &out {
-        Some(w) if prep.shared => Some(clone(w)?),
-        _ => pipe_if(prep.stderr.is_some())?,
+        Some(w) if prep.shared && !to_syslog => Some(clone(w)?),
+        _ => pipe_if(prep.stderr.is_some() || prep.shared || to_syslog, true)?,
     };
     let output = |w: Option<OwnedFd>| match w {
         Some(w) => Output::Pipe(w),
@@ -150,14 +166,15 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
     let pid = launcher.launch().inspect_err(|_| launcher.remove_pidfile())?;
     let setup = || -> Result<(Vec<Sink>, Vec<Stream>)> {
         prep.write_pidfile(std::process::id())?;
-        let sinks =
-            prep.install_logs(daemon)?.into_iter().map(|log| Sink::new(log, config.supervise.log_buffer)).collect();
+        let logs = prep.install_logs(daemon)?;
+        // A stream's log is the one installed over its fd (both, for --log).
+        let sink_of = |fd| logs.iter().position(|l| l.fds().contains(&fd));
         let streams = readers
             .into_iter()
-            .enumerate()
-            .map(|(i, r)| Stream::new(r, i))
+            .map(|(r, stderr)| Stream::new(r, sink_of(if stderr { 2 } else { 1 }), stderr))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| Error::os("cannot set up the output pipes", e))?;
+        let sinks = logs.into_iter().map(|log| Sink::new(log, config.supervise.log_buffer)).collect();
         Ok((sinks, streams))
     };
     match setup() {
@@ -166,7 +183,8 @@ fn start_supervisor(config: &Config, prep: &mut Prepared, spec: &CommandSpec, da
             if let Some(n) = &notify {
                 n.send(&format!("READY=1\nMAINPID={}", std::process::id()));
             }
-            Ok(Supervisor::new(launcher, pid, streams, sinks, signals, notify, config.supervise.clone()))
+            let outputs = Outputs { streams, sinks, syslog };
+            Ok(Supervisor::new(launcher, pid, outputs, signals, notify, config.supervise.clone()))
         }
         Err(e) => {
             // Nothing may be left running when detach reports a failure.

@@ -24,6 +24,7 @@ use crate::lines::LineBuffer;
 use crate::notify::Notifier;
 use crate::restart::{Backoff, Launcher, Next, Policy};
 use crate::stdio::{LogTarget, PathState, set_nonblocking, with_fd};
+use crate::syslog::Syslog;
 
 /// Pump buffer: the most one read takes from a pipe, and the longest line
 /// that is guaranteed never to be split by a reopen.
@@ -38,6 +39,8 @@ const GIVE_UP_GRACE: Duration = Duration::from_secs(1);
 /// Reads per stream per wake-up: bounded, so that a flood of output never
 /// delays a signal for long.
 const READS_PER_WAKE: usize = 16;
+/// At exit, how long syslog destinations may take to accept what they hold.
+const SYSLOG_GRACE: Duration = Duration::from_secs(2);
 
 /// Signals forwarded to the command as they are.
 pub const FORWARDED: [i32; 7] =
@@ -112,6 +115,8 @@ pub struct Sink {
     reopen_error: Option<i32>,
     /// What could not be written yet, and what had to be dropped.
     backlog: Backlog,
+    /// detach's own messages written here, for syslog to relay.
+    notes: Vec<String>,
 }
 
 impl Sink {
@@ -124,6 +129,7 @@ impl Sink {
             missing_since: None,
             reopen_error: None,
             backlog: Backlog::new(limit),
+            notes: Vec::new(),
         }
     }
 
@@ -138,9 +144,9 @@ impl Sink {
         }
         if self.backlog.is_clear() {
             let n = self.write_some(data, now);
-            self.backlog.push(&data[n..]);
+            self.backlog.push(data[n..].to_vec());
         } else {
-            self.backlog.push(data);
+            self.backlog.push(data.to_vec());
             if self.backlog.may_try(now) {
                 self.drain(now);
             }
@@ -171,21 +177,28 @@ impl Sink {
         done
     }
 
-    /// Writes what waits: first the marker for what was dropped, then the
-    /// queue, oldest first, until it is empty or the log fails again.
+    /// Writes what waits: the rest of a chunk cut short, then the marker for
+    /// what was dropped, then the queue, oldest first; stops at a failure.
     fn drain(&mut self, now: Instant) {
+        if let Some(rest) = self.backlog.started().map(<[u8]>::to_vec) {
+            let n = self.write_some(&rest, now);
+            self.backlog.advance(n);
+            if n < rest.len() {
+                return;
+            }
+        }
         if let Some(loss) = self.backlog.take_loss() {
             let line_break = if self.written_line_end { "" } else { "\n" };
-            let marker =
-                format!("{line_break}detach: dropped {} bytes ({}) {}\n", loss.bytes, loss.why, loss.between());
-            let n = self.write_some(marker.as_bytes(), now);
+            let marker = format!("dropped {} bytes ({}) {}", loss.bytes, loss.why, loss.between());
+            let line = format!("{line_break}detach: {marker}\n");
+            let n = self.write_some(line.as_bytes(), now);
             if n == 0 {
                 return self.backlog.restore_loss(loss);
             }
-            // A marker cut short by the disk filling up again: its rest
-            // goes first, before what was queued behind it.
-            self.backlog.push_front(&marker.as_bytes()[n..]);
-            log::warn!("{}", marker.trim());
+            // Cut short by the disk filling up again: its rest goes first.
+            self.backlog.push_next(line.as_bytes()[n..].to_vec());
+            log::warn!("{marker}");
+            self.notes.push(marker);
         }
         while let Some(front) = self.backlog.front() {
             let front = front.to_vec(); // one copy per retry, not per write
@@ -217,6 +230,7 @@ impl Sink {
     fn warn(&mut self, msg: &str) {
         log::warn!("{msg}");
         self.own_line(msg);
+        self.notes.push(msg.to_owned());
     }
 
     /// The watch: reopen when the path names another file; when it names
@@ -256,10 +270,40 @@ impl Sink {
     }
 }
 
+/// Where a stream's bytes go: its log file, if any, and syslog, if on.
+struct Out<'a> {
+    sink: Option<&'a mut Sink>,
+    syslog: Option<&'a mut Syslog>,
+    stderr: bool,
+    watch: bool,
+}
+
+impl Out<'_> {
+    fn write(&mut self, data: &[u8], now: Instant) {
+        if let Some(sink) = self.sink.as_deref_mut() {
+            sink.write(data, now, self.watch);
+        }
+        if let Some(syslog) = self.syslog.as_deref_mut() {
+            syslog.lines(data, self.stderr, now);
+        }
+    }
+
+    fn warn(&mut self, msg: &str) {
+        match (self.sink.as_deref_mut(), self.syslog.as_deref_mut()) {
+            (Some(sink), _) => sink.warn(msg), // relayed to syslog from there
+            (None, Some(syslog)) => syslog.note(msg, Instant::now()),
+            (None, None) => log::warn!("{msg}"),
+        }
+    }
+}
+
 /// One of the command's output pipes, and the line it may be holding.
 pub struct Stream {
     pipe: OwnedFd,
-    sink: usize,
+    /// The log it goes to (an index into the supervisor's sinks), if any.
+    sink: Option<usize>,
+    /// It is the command's stderr (syslog gives it another priority).
+    stderr: bool,
     lines: LineBuffer,
     held_since: Option<Instant>,
     open: bool,
@@ -267,31 +311,31 @@ pub struct Stream {
 
 impl Stream {
     /// `pipe` is the read end; it is made non-blocking here.
-    pub fn new(pipe: OwnedFd, sink: usize) -> io::Result<Stream> {
+    pub fn new(pipe: OwnedFd, sink: Option<usize>, stderr: bool) -> io::Result<Stream> {
         set_nonblocking(pipe.as_fd(), true)?;
-        Ok(Stream { pipe, sink, lines: LineBuffer::new(BUFFER_SIZE), held_since: None, open: true })
+        Ok(Stream { pipe, sink, stderr, lines: LineBuffer::new(BUFFER_SIZE), held_since: None, open: true })
     }
 
-    /// Reads what the pipe has and writes whole lines to the sink. A reopen
-    /// can only happen between two such writes, so it never splits a line.
-    fn pump(&mut self, sink: &mut Sink, watch: bool) {
+    /// Reads what the pipe has and writes whole lines out. A reopen can only
+    /// happen between two such writes, so it never splits a line.
+    fn pump(&mut self, out: &mut Out) {
         for _ in 0..READS_PER_WAKE {
             let spare = self.lines.spare();
             let room = spare.len();
             let n = match with_fd(self.pipe.as_fd(), |f| f.read(spare)) {
-                Ok(0) => return self.close(sink),
+                Ok(0) => return self.close(out),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
-                    sink.warn(&format!("cannot read the command's output: {e}"));
-                    return self.close(sink);
+                    out.warn(&format!("cannot read the command's output: {e}"));
+                    return self.close(out);
                 }
             };
             let now = Instant::now();
             let ready = self.lines.filled(n);
             if ready > 0 {
-                sink.write(self.lines.front(ready), now, watch);
+                out.write(self.lines.front(ready), now);
                 self.lines.consume(ready);
                 self.held_since = None; // what is left is a new line
             }
@@ -305,19 +349,27 @@ impl Stream {
     }
 
     /// Writes out the incomplete line held, if any.
-    fn flush(&mut self, sink: &mut Sink, now: Instant, watch: bool) {
+    fn flush(&mut self, out: &mut Out, now: Instant) {
         let held = self.lines.held();
         if held > 0 {
-            sink.write(self.lines.front(held), now, watch);
+            out.write(self.lines.front(held), now);
             self.lines.consume(held);
         }
         self.held_since = None;
     }
 
-    fn close(&mut self, sink: &mut Sink) {
-        self.flush(sink, Instant::now(), false);
+    fn close(&mut self, out: &mut Out) {
+        out.watch = false;
+        self.flush(out, Instant::now());
         self.open = false;
     }
+}
+
+/// What the supervisor pumps from, and to.
+pub struct Outputs {
+    pub streams: Vec<Stream>,
+    pub sinks: Vec<Sink>,
+    pub syslog: Option<Syslog>,
 }
 
 pub struct Supervisor {
@@ -336,6 +388,7 @@ pub struct Supervisor {
     stopping: bool,
     streams: Vec<Stream>,
     sinks: Vec<Sink>,
+    syslog: Option<Syslog>,
     signals: Signals,
     /// systemd's notify socket, when detach runs as a Type=notify service.
     notify: Option<Notifier>,
@@ -356,12 +409,16 @@ impl Supervisor {
     pub fn new(
         launcher: Launcher,
         child: u32,
-        streams: Vec<Stream>,
-        sinks: Vec<Sink>,
+        outputs: Outputs,
         signals: Signals,
         notify: Option<Notifier>,
         opts: Options,
     ) -> Supervisor {
+        let Outputs { streams, sinks, mut syslog } = outputs;
+        if let Some(l) = &mut syslog {
+            l.set_pid(child);
+            l.set_own_pid(std::process::id());
+        }
         let child = Pid::from_raw(child as i32);
         Supervisor {
             launcher,
@@ -375,6 +432,7 @@ impl Supervisor {
             stopping: false,
             streams,
             sinks,
+            syslog,
             signals,
             notify,
             opts,
@@ -396,6 +454,7 @@ impl Supervisor {
             self.handle_signals();
             self.pump_streams();
             self.handle_timers(Instant::now());
+            self.relay_notes();
         }
         self.reap_children();
         // One last try for what waits on a failing log; detach does not
@@ -403,6 +462,10 @@ impl Supervisor {
         let now = Instant::now();
         for sink in &mut self.sinks {
             sink.retry(now);
+        }
+        self.relay_notes();
+        if let Some(l) = &mut self.syslog {
+            l.finish(SYSLOG_GRACE);
         }
         self.launcher.remove_pidfile();
         self.status.unwrap_or(1)
@@ -416,27 +479,39 @@ impl Supervisor {
     }
 
     fn wait_for_events(&mut self) {
-        // The wake-up socket and at most two pipes: no allocation per wake-up.
+        // The wake-up socket, at most two pipes and two syslog sockets: no
+        // allocation per wake-up.
         let idle = libc::pollfd { fd: -1, events: 0, revents: 0 };
-        let mut fds = [idle; 3];
+        let mut fds = [idle; 5];
         let open = self.streams.iter().filter(|s| s.open).map(|s| s.pipe.as_raw_fd());
-        for (slot, fd) in fds.iter_mut().zip(std::iter::once(self.signals.wake.as_raw_fd()).chain(open)) {
-            *slot = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        let readable = std::iter::once(self.signals.wake.as_raw_fd()).chain(open);
+        let readable = readable.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+        let sockets = self.syslog.iter().flat_map(Syslog::poll_fds);
+        let first_socket = 1 + self.streams.iter().filter(|s| s.open).count();
+        let mut n = 0;
+        for (slot, fd) in fds.iter_mut().zip(readable.chain(sockets)) {
+            *slot = fd;
+            n += 1;
         }
         let timeout = self.next_deadline().map_or(-1, |t| {
             let ms = t.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
             ms.min(i32::MAX as u128) as i32
         });
-        // SAFETY: `fds` is a live array of pollfd whose length is passed
-        // with it; poll only writes the revents fields, and skips fd -1.
-        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        // SAFETY: `fds` is a live array of pollfd, of which the first `n`
+        // are passed; poll only writes the revents fields, and skips fd -1.
+        unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout) };
         self.woken = fds[0].revents != 0;
+        if let Some(l) = &mut self.syslog {
+            let revents: [i16; 2] = [fds[first_socket].revents, fds[(first_socket + 1).min(4)].revents];
+            l.ready(&revents, Instant::now());
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         let held = self.streams.iter().filter_map(|s| s.held_since.map(|t| t + HOLD));
         let watch = self.opts.watch.then_some(self.next_watch);
         let retries = self.sinks.iter().filter_map(|s| s.backlog.retry_at());
+        let retries = retries.chain(self.syslog.as_ref().and_then(Syslog::retry_at));
         let timers = [self.kill_at, self.give_up_at, self.drain_until, self.respawn_at];
         held.chain(watch).chain(retries).chain(timers.into_iter().flatten()).min()
     }
@@ -547,6 +622,9 @@ impl Supervisor {
             Ok(pid) => {
                 let pid = Pid::from_raw(pid as i32);
                 (self.child, self.group, self.started_at) = (Some(pid), pid, Instant::now());
+                if let Some(l) = &mut self.syslog {
+                    l.set_pid(pid.as_raw() as u32);
+                }
             }
             Err(e) => {
                 self.note(&e.to_string());
@@ -559,16 +637,38 @@ impl Supervisor {
     /// A line of detach's own (restarts): into the stderr log, else the
     /// stdout log, else detach's own stderr.
     fn note(&mut self, msg: &str) {
-        match self.sinks.last_mut() {
-            Some(sink) => sink.warn(msg),
-            None => drop(io::stderr().write_all(format!("detach: {msg}\n").as_bytes())),
+        match (self.sinks.last_mut(), &mut self.syslog) {
+            (Some(sink), _) => sink.warn(msg), // relayed to syslog from there
+            (None, Some(l)) => l.note(msg, Instant::now()),
+            (None, None) => drop(io::stderr().write_all(format!("detach: {msg}\n").as_bytes())),
         }
     }
 
+    /// detach's own lines written into the logs go to syslog too; syslog's
+    /// failures go into the log.
+    fn relay_notes(&mut self) {
+        let warnings = self.syslog.as_mut().map(Syslog::take_warnings).unwrap_or_default();
+        if let Some(sink) = self.sinks.last_mut() {
+            warnings.iter().for_each(|w| sink.own_line(w));
+        }
+        for sink in &mut self.sinks {
+            for note in sink.notes.drain(..) {
+                if let Some(l) = &mut self.syslog {
+                    l.note(&note, Instant::now());
+                }
+            }
+        }
+    }
+
+    /// Where `stream`'s bytes go.
+    fn out<'a>(sinks: &'a mut [Sink], syslog: &'a mut Option<Syslog>, stream: &Stream, watch: bool) -> Out<'a> {
+        let sink = stream.sink.and_then(|i| sinks.get_mut(i));
+        Out { sink, syslog: syslog.as_mut(), stderr: stream.stderr, watch }
+    }
+
     fn pump_streams(&mut self) {
-        let watch = self.opts.watch;
         for stream in self.streams.iter_mut().filter(|s| s.open) {
-            stream.pump(&mut self.sinks[stream.sink], watch);
+            stream.pump(&mut Self::out(&mut self.sinks, &mut self.syslog, stream, self.opts.watch));
         }
     }
 
@@ -576,8 +676,11 @@ impl Supervisor {
         let watch = self.opts.watch;
         for stream in &mut self.streams {
             if stream.held_since.is_some_and(|t| now >= t + HOLD) {
-                stream.flush(&mut self.sinks[stream.sink], now, watch);
+                stream.flush(&mut Self::out(&mut self.sinks, &mut self.syslog, stream, watch), now);
             }
+        }
+        if let Some(l) = &mut self.syslog {
+            l.retry(now);
         }
         for sink in &mut self.sinks {
             if sink.backlog.retry_at().is_some_and(|t| now >= t) {

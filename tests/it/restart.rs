@@ -123,6 +123,10 @@ fn each_restart_line_comes_between_the_runs_it_separates() {
             want_run = false;
         } else if line.contains("; restart ") {
             assert!(!want_run, "{line:?} came before the output of the run it reports on:\n{text}");
+            // A run that outlasts --restart-max-delay (20 ms: a busy machine) resets the count.
+            if line.ends_with("; restart 1 in 0.0 s") {
+                expected_restart = 1;
+            }
             let want = format!("detach: 'sh' exited with status 3; restart {expected_restart} in 0.0 s");
             assert_eq!(line, want, "{text}");
             expected_restart += 1;
