@@ -30,6 +30,10 @@ use crate::error::{Error, Result};
 pub const MAX_TEXT: usize = 2000;
 /// The longest tag (RFC 5424's APP-NAME).
 const MAX_TAG: usize = 48;
+/// How long a TCP connect may take before it is given up and tried again.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The same failure is said again after this long.
+const WARN_AGAIN: std::time::Duration = std::time::Duration::from_secs(60);
 /// Messages per writev(2) on TCP.
 const BATCH: usize = 64;
 
@@ -158,10 +162,10 @@ enum Conn {
     Down,
     Local(UnixDatagram),
     Udp(UdpSocket),
-    /// Connected, or connecting when `connecting` says so.
+    /// Connected, or connecting until the instant `connecting` says.
     Tcp {
         stream: TcpStream,
-        connecting: bool,
+        connecting: Option<Instant>,
     },
 }
 
@@ -176,8 +180,9 @@ struct Destination {
     backlog: Backlog,
     /// A write would block: wait for POLLOUT rather than a timer.
     blocked: bool,
-    /// The failure already said, so each kind is said once.
-    said: Option<String>,
+    /// The failure last said, and when: each kind is said once a minute at
+    /// most, even when a collector flaps.
+    said: Option<(String, Instant)>,
     /// Failures to say in the log file.
     warnings: Vec<String>,
 }
@@ -201,7 +206,7 @@ impl Destination {
             }
             Kind::Tcp => {
                 let (stream, connecting) = tcp_connect(self.addr.expect("a resolved address"))?;
-                Conn::Tcp { stream, connecting }
+                Conn::Tcp { stream, connecting: connecting.then(|| Instant::now() + CONNECT_TIMEOUT) }
             }
         };
         self.blocked = false;
@@ -222,7 +227,7 @@ impl Destination {
     fn events(&self) -> i16 {
         let out = if self.blocked { libc::POLLOUT } else { 0 };
         match &self.conn {
-            Conn::Tcp { connecting: true, .. } => libc::POLLOUT,
+            Conn::Tcp { connecting: Some(_), .. } => libc::POLLOUT,
             Conn::Tcp { .. } => out | libc::POLLIN,
             Conn::Down => 0,
             _ => out,
@@ -232,30 +237,46 @@ impl Destination {
     /// Poll said something about our socket.
     fn ready(&mut self, revents: i16, now: Instant, fmt: &Formatter) {
         if let Conn::Tcp { stream, connecting } = &mut self.conn {
-            if *connecting {
+            if connecting.is_some() {
                 match stream.take_error() {
-                    Ok(None) if stream.peer_addr().is_ok() => *connecting = false,
+                    Ok(None) if stream.peer_addr().is_ok() => *connecting = None,
                     Ok(None) => return, // still connecting
                     Ok(Some(e)) | Err(e) => return self.down(e, now),
                 }
             } else if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                // The collector closed the connection (a restart): what it
-                // did not read is lost with it, but nothing after it.
-                let e = stream.take_error().ok().flatten().unwrap_or_else(|| io::ErrorKind::ConnectionReset.into());
-                return self.down(e, now);
+                // A collector sends nothing: readable means it closed the
+                // connection (a restart). What it did not read is lost with
+                // it, but nothing after it: the next message goes to the next
+                // connection. Anything it does send is read and ignored.
+                let mut sink = [0u8; 512];
+                match io::Read::read(stream, &mut sink) {
+                    Ok(0) => return self.down(io::ErrorKind::ConnectionReset.into(), now),
+                    Err(e) if e.kind() != io::ErrorKind::WouldBlock => return self.down(e, now),
+                    _ => {}
+                }
             }
         }
         self.blocked = false;
         self.flush(now, fmt);
     }
 
+    /// When the timer must next call [`flush`](Self::flush): a connect that
+    /// takes too long, or a retry; none while poll will say when to go on.
+    fn deadline(&self) -> Option<Instant> {
+        match &self.conn {
+            Conn::Tcp { connecting: Some(t), .. } => Some(*t),
+            _ if self.blocked => None,
+            _ => self.backlog.retry_at(),
+        }
+    }
+
     /// The connection is gone: reconnect after a delay.
     fn down(&mut self, e: io::Error, now: Instant) {
         let why = format!("{}: {e}", self.name);
-        if self.said.as_deref() != Some(&why) {
+        if self.said.as_ref().is_none_or(|(said, at)| *said != why || now.duration_since(*at) >= WARN_AGAIN) {
             log::warn!("syslog {why}; retrying");
             self.warnings.push(format!("syslog {why}; retrying"));
-            self.said = Some(why.clone());
+            self.said = Some((why.clone(), now));
         }
         self.conn = Conn::Down;
         self.blocked = false;
@@ -266,7 +287,8 @@ impl Destination {
     /// Sends what waits, as far as the socket takes it: the rest of a
     /// message cut short, a note of what was dropped, then the queue.
     fn flush(&mut self, now: Instant, fmt: &Formatter) {
-        if self.blocked || self.backlog.is_clear() || !self.backlog.may_try(now) {
+        let connecting = matches!(self.conn, Conn::Tcp { connecting: Some(_), .. });
+        if self.blocked || self.backlog.is_clear() || !connecting && !self.backlog.may_try(now) {
             return;
         }
         if matches!(self.conn, Conn::Down)
@@ -274,7 +296,10 @@ impl Destination {
         {
             return self.down(e, now);
         }
-        if matches!(self.conn, Conn::Tcp { connecting: true, .. }) {
+        if let Conn::Tcp { connecting: Some(t), .. } = self.conn {
+            if now >= t {
+                self.down(io::ErrorKind::TimedOut.into(), now);
+            }
             return;
         }
         if let Some(loss) = self.backlog.take_loss() {
@@ -307,7 +332,6 @@ impl Destination {
             }
             if self.backlog.front().is_none() {
                 self.backlog.succeeded();
-                self.said = None;
                 return;
             }
         }
@@ -571,13 +595,13 @@ impl Syslog {
 
     /// When a destination that failed is due for a retry.
     pub fn retry_at(&self) -> Option<Instant> {
-        self.dests.iter().filter_map(|d| d.backlog.retry_at()).min()
+        self.dests.iter().filter_map(Destination::deadline).min()
     }
 
     /// Retries what is due.
     pub fn retry(&mut self, now: Instant) {
         for d in &mut self.dests {
-            if d.backlog.retry_at().is_some_and(|t| now >= t) {
+            if d.deadline().is_some_and(|t| now >= t) {
                 d.flush(now, &self.fmt);
             }
         }
