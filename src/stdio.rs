@@ -210,6 +210,11 @@ impl LogTarget {
         self.put(file)
     }
 
+    /// Device and inode of the open file.
+    pub fn id(&self) -> (u64, u64) {
+        self.id
+    }
+
     /// Whether the path still names the open file.
     pub fn path_state(&self) -> PathState {
         match std::fs::symlink_metadata(&self.path) {

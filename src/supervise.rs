@@ -252,8 +252,12 @@ impl Sink {
 
     /// Reopens by path; on failure keeps the old file and says so once.
     fn reopen(&mut self) {
+        let old = self.log.id();
         match self.log.reopen() {
             Ok(()) => {
+                // Another file: what detach writes there starts a line
+                // (reopening the same file keeps where its last line ended).
+                self.written_line_end |= self.log.id() != old;
                 self.reopen_error = None;
                 self.missing_since = None;
                 // A new file may take what the old one would not.

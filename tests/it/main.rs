@@ -2,6 +2,7 @@
 
 mod core;
 mod docs;
+mod faults;
 mod library;
 mod restart;
 mod supervise;
