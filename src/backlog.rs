@@ -104,6 +104,11 @@ impl Backlog {
         }
     }
 
+    /// How many chunks wait (started or not).
+    pub fn chunks(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Counts data dropped without being queued (a datagram too big).
     pub fn count_lost(&mut self, bytes: u64, items: u64) {
         let now = SystemTime::now();

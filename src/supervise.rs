@@ -365,6 +365,9 @@ impl Stream {
     fn close(&mut self, out: &mut Out) {
         out.watch = false;
         self.flush(out, Instant::now());
+        if let Some(syslog) = out.syslog.as_deref_mut() {
+            syslog.end(self.stderr, Instant::now());
+        }
         self.open = false;
     }
 }
@@ -468,8 +471,12 @@ impl Supervisor {
             sink.retry(now);
         }
         self.relay_notes();
-        if let Some(l) = &mut self.syslog {
-            l.finish(SYSLOG_GRACE);
+        let undelivered = self.syslog.as_mut().map(|l| l.finish(SYSLOG_GRACE)).unwrap_or_default();
+        for msg in undelivered {
+            match self.sinks.last_mut() {
+                Some(sink) => sink.own_line(&msg),
+                None => drop(io::stderr().write_all(format!("detach: {msg}\n").as_bytes())),
+            }
         }
         self.launcher.remove_pidfile();
         self.status.unwrap_or(1)

@@ -470,6 +470,8 @@ pub struct Syslog {
     fmt: Formatter,
     stdout_level: u8,
     stderr_level: u8,
+    /// The beginning of a line, per stream (stdout, stderr), not sent yet.
+    partial: [Vec<u8>; 2],
 }
 
 impl Syslog {
@@ -524,6 +526,7 @@ impl Syslog {
             fmt: Formatter { facility: settings.facility, tag: clean_tag(&tag), host, pid: 0, own_pid: 0 },
             stdout_level: settings.stdout_level,
             stderr_level: settings.stderr_level,
+            partial: [Vec::new(), Vec::new()],
         })
     }
 
@@ -548,9 +551,41 @@ impl Syslog {
         self.fmt.pid = pid;
     }
 
-    /// Sends each line of `data` (a pump's write: whole lines, or a piece
-    /// of a line too long for the pump) as one message, or several parts.
+    /// Sends each line of `data` (what the pump writes: whole lines, or a
+    /// line's beginning it held long enough) as one message, or several
+    /// parts. A line's beginning waits here for its end, up to the pump's
+    /// buffer size: the file may take a line in pieces, a message may not.
     pub fn lines(&mut self, data: &[u8], stderr: bool, now: Instant) {
+        let held = std::mem::take(&mut self.partial[usize::from(stderr)]);
+        let joined;
+        let data = if held.is_empty() {
+            data
+        } else {
+            joined = [held, data.to_vec()].concat();
+            &joined[..]
+        };
+        let whole = match data.iter().rposition(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None => 0,
+        };
+        let (whole, tail) = match data.len() - whole {
+            n if n >= crate::supervise::BUFFER_SIZE => (data, &[][..]),
+            _ => data.split_at(whole),
+        };
+        self.partial[usize::from(stderr)] = tail.to_vec();
+        self.send(whole, stderr, now);
+    }
+
+    /// The stream ended: a line's beginning held goes as it is.
+    pub fn end(&mut self, stderr: bool, now: Instant) {
+        let held = std::mem::take(&mut self.partial[usize::from(stderr)]);
+        self.send(&held, stderr, now);
+    }
+
+    fn send(&mut self, data: &[u8], stderr: bool, now: Instant) {
+        if data.is_empty() {
+            return;
+        }
         let level = if stderr { self.stderr_level } else { self.stdout_level };
         let (pri, stamp) = (self.fmt.pri(level), Stamp::now());
         for line in data.split_inclusive(|&b| b == b'\n') {
@@ -609,14 +644,15 @@ impl Syslog {
 
     /// At exit: keeps sending for up to `grace` while a destination still
     /// holds messages (a TCP connection that was full, or coming back).
-    pub fn finish(&mut self, grace: std::time::Duration) {
+    /// Returns what could not be delivered, to be said in the log.
+    pub fn finish(&mut self, grace: std::time::Duration) -> Vec<String> {
         let end = Instant::now() + grace;
         loop {
             let now = Instant::now();
             self.retry(now);
             self.flush(now);
             if now >= end || self.dests.iter().all(|d| d.backlog.is_clear()) {
-                return;
+                break;
             }
             let mut fds: Vec<libc::pollfd> = self.poll_fds().collect();
             let wait = self.retry_at().unwrap_or(end).min(end).saturating_duration_since(now);
@@ -626,6 +662,17 @@ impl Syslog {
             let revents: Vec<i16> = fds.iter().map(|p| p.revents).collect();
             self.ready(&revents, Instant::now());
         }
+        let mut lost = self.take_warnings();
+        for d in &mut self.dests {
+            let dropped = d.backlog.take_loss().map_or(0, |l| l.items);
+            let n = d.backlog.chunks() as u64 + dropped;
+            if n > 0 {
+                let said = d.said.as_ref().map(|(w, _)| w.trim_start_matches(&d.name).trim_start_matches(": "));
+                let why = said.unwrap_or("not taken in time");
+                lost.push(format!("syslog {}: dropped {n} lines at exit ({why})", d.name));
+            }
+        }
+        lost
     }
 }
 

@@ -6,5 +6,6 @@ mod faults;
 mod library;
 mod restart;
 mod supervise;
+mod syslog;
 mod systemd;
 mod util;
