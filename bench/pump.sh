@@ -1,32 +1,49 @@
 #!/usr/bin/env bash
-# bench/pump.sh — throughput of detach's log pump against `cat`.
+# bench/pump.sh — throughput of detach's log pump against `cat` and the peers.
 #
 #   bench/pump.sh [--smoke] [SIZE_MB [LINE_LEN]]
 #
 # A writer (bench/writer.c) prints SIZE_MB MiB (default 268) of LINE_LEN-byte
 # lines (default 100) in WRITE_SIZE-byte writes (default 65536), and its
 # output goes:
-#   a) straight to a file                  writer > file
-#   b) through cat                         writer | cat > file
-#   c) through detach's supervisor         detach --foreground --log file -- writer
-#   d) as c, with a SIGHUP (reopen) every ROTATE_MS ms (default 10), same path
-#   e) as c, with `mv file file.N` + SIGHUP every ROTATE_MS ms (a real rotation)
-# The variants alternate (a b c d e, a b c d e, ...) for RUNS rounds (default
-# 5). Each run reports wall time and the user+sys CPU time of the whole
-# pipeline (bash's `time`, millisecond precision), and the peak RSS (GNU time
-# %M) of the logger: cat or detach, or of the writer itself for a). The medians
-# and the ratios to b) are printed as a table. The output of every variant is
-# checked once against a)'s (for e, the rotated pieces concatenated in order).
+#   a)  straight to a file                 writer > file
+#   b)  through cat                        writer | cat > file
+#   c)  through detach's supervisor        detach --foreground --log file -- writer
+#   c1) as c, with a SIGHUP (reopen) every ROTATE_MS ms (default 10), same path
+#   c2) as c, with `mv file file.N` + SIGHUP every ROTATE_MS ms (a real rotation)
+#   h)  the floor: the least a logger can do  writer | reopen log file (bench/reopen.c)
+#   h2) as h, with `mv file file.N` + SIGHUP every ROTATE_MS ms: what a rotation
+#       costs any logger on this file system
+# and, for each peer that is installed (PEERS=0: none of them):
+#   d)  libslack daemon                    daemon --unsafe --foreground --output=file -- writer
+#       (--foreground also copies the output to daemon's stdout: /dev/null here;
+#       --unsafe: the writer lives under /tmp, which daemon refuses otherwise)
+#   e)  s6-log                             writer | s6-log n1000 s268435455 dir
+#   f)  svlogd (runit)                     writer | svlogd dir     (dir/config: s0)
+#   g)  multilog (daemontools)             writer | multilog n1000 s16777215 dir
+# e, f and g write dir/current, without timestamps. Their largest file sizes
+# are 256 MiB - 1 (s6-log) and 16 MiB - 1 (multilog): past those they rotate
+# (and fsync) like they would in use; the check concatenates the pieces.
+# The variants alternate (a b c c1 c2 h h2 d e f g, a b ...) for RUNS rounds
+# (default 7). Each run reports wall time and the user+sys CPU time of the
+# whole pipeline (bash's `time`, millisecond precision), and the peak RSS (GNU
+# time %M) of the logger, or of the writer itself for a). The medians and the
+# ratios to b) are printed as a table. The output of every variant is checked
+# once against a)'s (for c2 and the log directories, the pieces concatenated in
+# order).
 #
 # Environment: RUNS, WRITE_SIZE, ROTATE_MS, BENCH_DIR (where the output files
 # go; default a temp dir under $TMPDIR or /tmp), DETACH (a detach binary to use
 # instead of building target/release/detach), SMOKE=1 (same as --smoke),
-# QUIET_WAIT (default 30): before each round, wait up to that many seconds for
-# the CPUs to be at least 90% idle over 0.3 s (0: don't wait); the rounds that
-# started on a busy machine are counted in the output.
+# PEERS=0 (detach and cat only), TSV (a file to append the medians to, for
+# bench/plot.py), QUIET_WAIT (default 30): before each round, wait up to that
+# many seconds for the CPUs to be at least 90% idle over 0.3 s (0: don't
+# wait); the rounds that started on a busy machine are counted in the output.
 #
-# --smoke: 4 MiB, 1 round, then bench/startup.sh --smoke; takes a few seconds
-# and exits non-zero if any output differs. CI runs it so the script cannot rot.
+# --smoke: 4 MiB, 1 round, then bench/startup.sh --smoke and bench/reopen.sh
+# --smoke; takes a few seconds and exits non-zero if any output differs. CI
+# runs it so the scripts cannot rot. Peers that are not installed are skipped,
+# each with a message saying which package brings it.
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -46,7 +63,7 @@ if [[ $SMOKE == 1 ]]; then
   RUNS=1
 else
   SIZE_MB=${positional[0]:-268}
-  RUNS=${RUNS:-5}
+  RUNS=${RUNS:-7}
 fi
 LINE_LEN=${positional[1]:-100}
 WRITE_SIZE=${WRITE_SIZE:-65536}
@@ -79,44 +96,26 @@ trap "exit 130" INT TERM # so that cleanup runs on ^C or kill too
 
 # --- build ------------------------------------------------------------------
 gcc -O2 -Wall -Wextra -o "$WORK/writer" "$ROOT/bench/writer.c"
+gcc -O2 -Wall -Wextra -o "$WORK/reopen" "$ROOT/bench/reopen.c"
 DETACH=$(detach_binary)
 WRITER=("$WORK/writer" "$TOTAL" "$LINE_LEN" "$WRITE_SIZE")
 
-# --- the rotator (variants d and e) -------------------------------------------
-# Waits for detach's pidfile, then every ROTATE_MS: optionally renames the log
-# to LOG.000001, LOG.000002, ..., and sends SIGHUP. Once detach is gone it
-# idles until the STOP file appears (created after the timed pipeline ended),
-# then writes how many reopens it asked for and exits: so it never exits, and
-# is never reaped, inside the timed window, and its CPU time is not counted in
-# the pipeline's. (No signal traps: a TERM landing between two builtins could
-# be lost, and the rotator would block for ever.)
-# Sleeps with `read -t` on a FIFO nobody writes to: no fork per tick.
+# --- the rotator (variants c1 and c2) ------------------------------------------
+# `reopen rotate` (bench/reopen.c) waits for detach's pidfile, then every
+# ROTATE_MS: renames the log to LOG.000001, LOG.000002, ... (c2 only), and
+# sends SIGHUP, until detach is gone. It then waits for the STOP file (created
+# after the timed pipeline ended) and writes how many reopens it asked for:
+# so it never exits, and is never reaped, inside the timed window, and its CPU
+# time is not counted in the pipeline's.
 rotator() {
-  local pidfile=$1 log=$2 rename=$3 count_file=$4 stop=$5
-  local pid="" n=0 tick tick_s
-  tick_s=$(printf '0.%03d' "$ROTATE_MS")
-  ((ROTATE_MS < 1000)) || tick_s=$((ROTATE_MS / 1000))
-  mkfifo "$WORK/tick.$BASHPID"
-  exec {tick}<>"$WORK/tick.$BASHPID"
-  until [[ -e $stop ]] || { [[ -s $pidfile ]] && pid=$(<"$pidfile") && [[ -n $pid ]]; }; do
-    read -r -t 0.001 -u "$tick" || true
-  done
-  while [[ -n $pid && ! -e $stop ]]; do
-    if [[ $rename == 1 ]]; then
-      mv -- "$log" "$(printf '%s.%06d' "$log" $((n + 1)))" 2>/dev/null || true
-    fi
-    kill -HUP "$pid" 2>/dev/null || break # detach is gone
-    n=$((n + 1))
-    read -r -t "$tick_s" -u "$tick" || true
-  done
-  until [[ -e $stop ]]; do read -r -t "$tick_s" -u "$tick" || true; done
-  echo "$n" >"$count_file"
+  "$WORK/reopen" rotate "$1" "$2" "$ROTATE_MS" "$3" "$5" >"$4"
 }
 
 # --- one measured run -----------------------------------------------------------
-# run_variant V OUT: runs variant V writing to OUT; appends
-# "wall user sys rss" to $WORK/res.V. The timed command is one `sh -c` for all
-# variants, so that the shell's own cost is the same in every row.
+# run_variant V OUT: runs variant V writing to OUT (a file, or for e, f and g a
+# log directory); appends "wall user sys rss" to $WORK/res.V. The timed command
+# is one `sh -c` for all variants, so that the shell's own cost is the same in
+# every row.
 TIMEFORMAT='%3R %3U %3S'
 run_variant() {
   local v=$1 out=$2 rss=$WORK/rss t=$WORK/time status=0
@@ -124,8 +123,10 @@ run_variant() {
   rm -f "$rss" "$t" "$pidfile" "$stop"
   ROTATOR_PID=
   case $v in
-    d) rotator "$pidfile" "$out" 0 "$WORK/rotations.d" "$stop" & ROTATOR_PID=$! ;;
-    e) rotator "$pidfile" "$out" 1 "$WORK/rotations.e" "$stop" & ROTATOR_PID=$! ;;
+    c1) rotator "$pidfile" "$out" 0 "$WORK/rotations.c1" "$stop" & ROTATOR_PID=$! ;;
+    c2) rotator "$pidfile" "$out" 1 "$WORK/rotations.c2" "$stop" & ROTATOR_PID=$! ;;
+    h2) rotator "$pidfile" "$out" 1 "$WORK/rotations.h2" "$stop" & ROTATOR_PID=$! ;;
+    f) mkdir "$out" && echo s0 >"$out/config" ;; # s0: svlogd never rotates
   esac
   # In the script: $0 = GNU time, $1 = rss file, $2 = out, $3 = detach,
   # $4 = pidfile, $5... = the writer's command line.
@@ -134,7 +135,13 @@ run_variant() {
     a) script='r=$1 o=$2; shift 4; exec "$0" -o "$r" -f %M "$@" > "$o"' ;;
     b) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M cat > "$o"' ;;
     c) script='r=$1 o=$2 d=$3; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --log "$o" -- "$@"' ;;
-    d | e) script='r=$1 o=$2 d=$3 p=$4; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --log "$o" --pidfile "$p" -- "$@"' ;;
+    c1 | c2) script='r=$1 o=$2 d=$3 p=$4; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --log "$o" --pidfile "$p" -- "$@"' ;;
+    h) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M "${1%/*}/reopen" log "$o"' ;;
+    h2) script='r=$1 o=$2 p=$4; shift 4; "$@" | "$0" -o "$r" -f %M "${1%/*}/reopen" log "$o" "$p"' ;;
+    d) script='r=$1 o=$2; shift 4; exec "$0" -o "$r" -f %M daemon --unsafe --foreground --output="$o" -- "$@" > /dev/null' ;;
+    e) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M s6-log n1000 s268435455 "$o"' ;;
+    f) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M svlogd "$o"' ;;
+    g) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M multilog n1000 s16777215 "$o"' ;;
   esac
   { time sh -c "$script" "$GNU_TIME" "$rss" "$out" "$DETACH" "$pidfile" "${WRITER[@]}" 2>"$WORK/stderr.$v" || status=$?; } 2>"$t"
   if [[ -n $ROTATOR_PID ]]; then
@@ -154,29 +161,56 @@ run_variant() {
 FAILED=0
 verify() {
   local v=$1 out=$2 pieces=()
-  if [[ $v == e ]]; then
-    # The rotated pieces in order, then the live file (if the last rename
-    # was not followed by a reopen, there is none).
-    mapfile -t pieces < <(ls "$out".?????? 2>/dev/null | sort)
-    [[ -e $out ]] && pieces+=("$out")
-    echo "  e) $(( ${#pieces[@]} )) files"
-    if cat "${pieces[@]}" | cmp -s - "$WORK/ref"; then return; fi
-  elif cmp -s "$out" "$WORK/ref"; then
-    return
-  fi
-  echo "pump.sh: VERIFY FAILED for variant $v ($(cat "$out"* 2>/dev/null | wc -c) bytes, want $BYTES)" >&2
+  case $v in
+    c2 | h2)
+      # The rotated pieces in order, then the live file (if the last rename
+      # was not followed by a reopen, there is none).
+      mapfile -t pieces < <(ls "$out".?????? 2>/dev/null | sort)
+      [[ -e $out ]] && pieces+=("$out")
+      echo "  $v) $(( ${#pieces[@]} )) files"
+      ;;
+    e | f | g)
+      # Rotated files are named @TAI64N.s: in time order when sorted.
+      mapfile -t pieces < <(ls "$out"/@* 2>/dev/null | sort)
+      pieces+=("$out/current")
+      ((${#pieces[@]} == 1)) || echo "  $v) $(( ${#pieces[@]} )) files (the logger rotated)"
+      ;;
+    *) pieces=("$out") ;;
+  esac
+  if cat "${pieces[@]}" 2>/dev/null | cmp -s - "$WORK/ref"; then return; fi
+  echo "pump.sh: VERIFY FAILED for variant $v ($(cat "${pieces[@]}" 2>/dev/null | wc -c) bytes, want $BYTES)" >&2
   FAILED=1
 }
 
 # --- the rounds -------------------------------------------------------------------
-VARIANTS=(a b c d e)
+VARIANTS=(a b c c1 c2 h h2)
 declare -A LABEL=(
   [a]="a) writer > file"
   [b]="b) writer | cat > file"
   [c]="c) detach --foreground --log"
-  [d]="d) c + HUP every ${ROTATE_MS} ms"
-  [e]="e) c + mv+HUP every ${ROTATE_MS} ms"
+  [c1]="c1) c + HUP every ${ROTATE_MS} ms"
+  [c2]="c2) c + mv+HUP every ${ROTATE_MS} ms"
+  [h]="h) floor: reopen log (C)"
+  [h2]="h2) h + mv+HUP every ${ROTATE_MS} ms"
+  [d]="d) daemon -f --output (libslack)"
+  [e]="e) s6-log"
+  [f]="f) svlogd (runit)"
+  [g]="g) multilog (daemontools)"
 )
+if [[ ${PEERS:-1} != 0 ]]; then
+  # variant:binary:Debian package
+  for peer in d:daemon:daemon e:s6-log:s6 f:svlogd:runit g:multilog:daemontools; do
+    IFS=: read -r v bin pkg <<<"$peer"
+    if [[ $bin == daemon ]] && ! daemon --help 2>&1 | grep -q libslack; then
+      bin="daemon (libslack)" # another program named daemon is not this one
+    fi
+    if command -v "$bin" >/dev/null; then
+      VARIANTS+=("$v")
+    else
+      echo "pump.sh: $bin not installed (apt-get install -y $pkg): ${LABEL[$v]} skipped" >&2
+    fi
+  done
+fi
 echo "pump: $SIZE_MB MiB of $LINE_LEN-byte lines in $WRITE_SIZE-byte writes, $RUNS rounds, files in $WORK"
 echo "      detach: $DETACH"
 echo "      $(machine_info)"
@@ -185,17 +219,46 @@ for ((r = 1; r <= RUNS; r++)); do
   wait_quiet "$QUIET_WAIT" || BUSY_ROUNDS=$((BUSY_ROUNDS + 1))
   for v in "${VARIANTS[@]}"; do
     out=$WORK/out.$v
-    rm -f "$out" "$out".*
+    rm -rf "$out" "$out".*
     sync # no write-back of an earlier run's file during this one
     run_variant "$v" "$out"
     if ((r == 1)); then
       if [[ $v == a ]]; then mv "$out" "$WORK/ref"; else verify "$v" "$out"; fi
     fi
-    rm -f "$out" "$out".*
+    rm -rf "$out" "$out".*
   done
   echo "  round $r/$RUNS done"
 done
 rm -f "$WORK/ref"
+
+# --- the supervisor's own peak RSS ------------------------------------------------
+# GNU time's %M for c) is the largest of detach and the writer. Here detach
+# runs the writer and then a sleep, so that it is still there once all was
+# pumped: its VmHWM (peak RSS) and what its RSS is made of are read from
+# /proc, in the foreground and daemonized.
+supervisor_rss() {
+  local mode=$1 out=$WORK/out.rss pidfile=$WORK/rss.pid pid="" i
+  rm -f "$out" "$pidfile"
+  local cmd=(sh -c '"$@"; exec sleep 10' sh "${WRITER[@]}")
+  if [[ $mode == foreground ]]; then
+    "$DETACH" --foreground --log "$out" --pidfile "$pidfile" -- "${cmd[@]}" &
+  else
+    "$DETACH" --log "$out" --pidfile "$pidfile" -- "${cmd[@]}"
+  fi
+  for ((i = 0; i < 3000; i++)); do
+    [[ -z $pid && -s $pidfile ]] && pid=$(<"$pidfile")
+    [[ -n $pid && -e $out && $(stat -c %s "$out") -ge $BYTES ]] && break
+    sleep 0.01
+  done
+  awk '/^(VmHWM|RssAnon|RssFile):/ { v[$1] = $2 }
+       END { printf "%d KiB (now: anonymous %d KiB, file-backed %d KiB)", v["VmHWM:"], v["RssAnon:"], v["RssFile:"] }' \
+    "/proc/$pid/status"
+  "$DETACH" stop --pidfile "$pidfile" >/dev/null 2>&1 || true
+  wait
+  rm -f "$out"
+}
+SUP_FG=$(supervisor_rss foreground)
+SUP_BG=$(supervisor_rss daemon)
 
 # --- the table ----------------------------------------------------------------------
 # median FILE COLUMN...: the median of the sum of the given columns.
@@ -204,6 +267,7 @@ median() {
   awk -v cols="$*" '{ s = 0; n = split(cols, c, " "); for (i = 1; i <= n; i++) s += $c[i]; print s }' "$file" |
     sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { print x / y }'; }
 declare -A WALL CPU USR SYS RSS
 for v in "${VARIANTS[@]}"; do
   WALL[$v]=$(median "$WORK/res.$v" 1)
@@ -215,29 +279,36 @@ done
 echo
 ((QUIET_WAIT == 0)) || echo "rounds started while the machine was busy (other load): $BUSY_ROUNDS/$RUNS"
 echo "Medians of $RUNS runs; CPU = user+sys of the whole pipeline; RSS = peak of the logger (row a: the writer)"
-printf '%-32s %8s %8s %8s %7s %7s %9s %9s %8s\n' variant "wall s" "MB/s" "CPU s" "user" "sys" "RSS KiB" "wall/cat" "CPU/cat"
+printf '%-34s %8s %8s %8s %7s %7s %9s %9s %8s\n' variant "wall s" "MB/s" "CPU s" "user" "sys" "RSS KiB" "wall/cat" "CPU/cat"
 for v in "${VARIANTS[@]}"; do
-  printf '%-32s %8.3f %8.0f %8.3f %7.3f %7.3f %9d %9.2f %8.2f\n' "${LABEL[$v]}" "${WALL[$v]}" \
+  printf '%-34s %8.3f %8.0f %8.3f %7.3f %7.3f %9d %9.2f %8.2f\n' "${LABEL[$v]}" "${WALL[$v]}" \
     "$(awk -v b="$BYTES" -v w="${WALL[$v]}" 'BEGIN { print b / 1e6 / w }')" \
     "${CPU[$v]}" "${USR[$v]}" "${SYS[$v]}" "${RSS[$v]%.*}" \
-    "$(awk -v x="${WALL[$v]}" -v y="${WALL[b]}" 'BEGIN { print x / y }')" \
-    "$(awk -v x="${CPU[$v]}" -v y="${CPU[b]}" 'BEGIN { print x / y }')"
+    "$(ratio "${WALL[$v]}" "${WALL[b]}")" "$(ratio "${CPU[$v]}" "${CPU[b]}")"
+  if [[ -n ${TSV:-} ]]; then
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$LINE_LEN" "$v" "${LABEL[$v]}" "${WALL[$v]}" "${CPU[$v]}" \
+      "${RSS[$v]%.*}" "$(ratio "${WALL[$v]}" "${WALL[b]}")" "$(ratio "${CPU[$v]}" "${CPU[b]}")" >>"$TSV"
+  fi
 done
 echo
-for v in d e; do
-  awk -v label="${LABEL[$v]}" -v x="${WALL[$v]}" -v y="${WALL[c]}" -v cx="${CPU[$v]}" -v cy="${CPU[c]}" \
-    -v n="$(cat "$WORK/rotations.$v" 2>/dev/null || echo '?')" \
-    'BEGIN { printf "rotation cost, %s: wall %+.1f%%, CPU %+.1f%% vs c) (%s reopens in the last run)\n",
-             label, (x / y - 1) * 100, (cx / cy - 1) * 100, n }'
+echo "detach's own peak RSS while pumping: --foreground $SUP_FG; daemonized $SUP_BG (target: 1536 KiB)"
+for pair in c1:c c2:c h2:h; do
+  v=${pair%:*} base=${pair#*:}
+  awk -v label="${LABEL[$v]}" -v x="${WALL[$v]}" -v y="${WALL[$base]}" -v cx="${CPU[$v]}" -v cy="${CPU[$base]}" \
+    -v n="$(cat "$WORK/rotations.$v" 2>/dev/null || echo '?')" -v base="$base" \
+    'BEGIN { printf "rotation cost, %s: wall %+.1f%%, CPU %+.1f%% vs %s) (%s reopens in the last run)\n",
+             label, (x / y - 1) * 100, (cx / cy - 1) * 100, base, n }'
 done
 
 if ((FAILED)); then
   echo "pump.sh: output verification FAILED" >&2
   exit 1
 fi
-echo "output verified: b, c, d and e wrote exactly a)'s $BYTES bytes"
+echo "output verified: ${VARIANTS[*]:1} wrote exactly a)'s $BYTES bytes"
 
 if [[ $SMOKE == 1 ]]; then
   echo
   DETACH=$DETACH "$ROOT/bench/startup.sh" --smoke
+  echo
+  DETACH=$DETACH "$ROOT/bench/reopen.sh" --smoke
 fi

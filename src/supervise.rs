@@ -322,7 +322,9 @@ impl Stream {
 
     /// Reads what the pipe has and writes whole lines out. A reopen can only
     /// happen between two such writes, so it never splits a line.
-    fn pump(&mut self, out: &mut Out) {
+    /// With `interrupt`, it stops early once a signal is pending, so that a
+    /// reopen waits for one read at most under a writer at full speed.
+    fn pump(&mut self, out: &mut Out, interrupt: Option<&AtomicU64>) {
         for _ in 0..READS_PER_WAKE {
             let spare = self.lines.spare();
             let room = spare.len();
@@ -348,6 +350,11 @@ impl Stream {
             }
             if n < room {
                 return; // the pipe is drained; save a read that would say EAGAIN
+            }
+            // One read at least per wake-up, so that no storm of signals
+            // starves the pipe.
+            if interrupt.is_some_and(|pending| pending.load(Ordering::Relaxed) != 0) {
+                return;
             }
         }
     }
@@ -459,7 +466,7 @@ impl Supervisor {
         while !self.finished() {
             self.wait_for_events();
             self.handle_signals();
-            self.pump_streams();
+            self.pump_streams(true);
             self.handle_timers(Instant::now());
             self.relay_notes();
         }
@@ -595,8 +602,8 @@ impl Supervisor {
     /// A run ended: restart it after a delay, or let it be the last.
     fn run_ended(&mut self, status: i32, signal: Option<Signal>) {
         // What the run wrote before it exited is in the pipe: log it before
-        // the line that says the run ended.
-        self.pump_streams();
+        // the line that says the run ended; all of it, signals or not.
+        self.pump_streams(false);
         self.child = None;
         self.last_status = status;
         let failed = status != 0 || signal.is_some();
@@ -677,9 +684,10 @@ impl Supervisor {
         Out { sink, syslog: syslog.as_mut(), stderr: stream.stderr, watch }
     }
 
-    fn pump_streams(&mut self) {
+    fn pump_streams(&mut self, interruptible: bool) {
+        let pending = interruptible.then_some(&*self.signals.pending);
         for stream in self.streams.iter_mut().filter(|s| s.open) {
-            stream.pump(&mut Self::out(&mut self.sinks, &mut self.syslog, stream, self.opts.watch));
+            stream.pump(&mut Self::out(&mut self.sinks, &mut self.syslog, stream, self.opts.watch), pending);
         }
     }
 
