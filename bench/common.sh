@@ -1,4 +1,4 @@
-# bench/common.sh — helpers shared by bench/pump.sh and bench/startup.sh
+# bench/common.sh — helpers shared by the scripts in bench/
 # (sourced, not run). Expects ROOT (the repository) to be set.
 
 # detach_binary: prints the detach to benchmark. $DETACH if set, else builds
@@ -40,4 +40,26 @@ machine_info() {
   local cpu
   cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
   echo "machine: $(nproc) CPUs, ${cpu:-unknown CPU}, kernel $(uname -r)"
+}
+
+# The arguments every script takes: --smoke (or SMOKE=1 in the environment),
+# -h/--help (prints the script's header comment), and at most MAX positional
+# values, left in the array `positional`.
+parse_args() {
+  local max=$1 arg
+  shift
+  SMOKE=${SMOKE:-0}
+  positional=()
+  for arg in "$@"; do
+    case $arg in
+      --smoke) SMOKE=1 ;;
+      -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+      -*) echo "$(basename "$0"): unknown option $arg" >&2; exit 64 ;;
+      *) positional+=("$arg") ;;
+    esac
+  done
+  if ((${#positional[@]} > max)); then
+    echo "$(basename "$0"): too many arguments: ${positional[*]}" >&2
+    exit 64
+  fi
 }

@@ -46,18 +46,10 @@
 # each with a message saying which package brings it.
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
-
-SMOKE=${SMOKE:-0}
-positional=()
-for arg in "$@"; do
-  case $arg in
-    --smoke) SMOKE=1 ;;
-    -h | --help) usage; exit 0 ;;
-    -*) echo "pump.sh: unknown option $arg" >&2; exit 64 ;;
-    *) positional+=("$arg") ;;
-  esac
-done
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
+parse_args 2 "$@"
 if [[ $SMOKE == 1 ]]; then
   SIZE_MB=${positional[0]:-4}
   RUNS=1
@@ -74,9 +66,6 @@ TOTAL=$((SIZE_MB * 1024 * 1024))
 # The writer writes whole lines only: this many bytes arrive in the file.
 BYTES=$((TOTAL / LINE_LEN * LINE_LEN))
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=bench/common.sh
-. "$ROOT/bench/common.sh"
 GNU_TIME=/usr/bin/time
 if ! "$GNU_TIME" -f %M true 2>/dev/null; then
   echo "pump.sh: GNU time is needed for peak RSS (apt-get install -y time)" >&2

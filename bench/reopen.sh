@@ -29,23 +29,16 @@
 # non-zero if a logger misses a reopen (a timeout).
 set -euo pipefail
 
-SMOKE=${SMOKE:-0}
-for arg in "$@"; do
-  case $arg in
-    --smoke) SMOKE=1 ;;
-    -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-    *) echo "reopen.sh: unknown argument $arg" >&2; exit 64 ;;
-  esac
-done
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
+parse_args 0 "$@"
 if [[ $SMOKE == 1 ]]; then
   COUNT=10 INTERVAL_MS=10 RATES=10000 QUIET_WAIT=0
 else
   COUNT=${COUNT:-200} INTERVAL_MS=${INTERVAL_MS:-20} RATES=${RATES:-"10000 0"} QUIET_WAIT=${QUIET_WAIT:-30}
 fi
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=bench/common.sh
-. "$ROOT/bench/common.sh"
 WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/detach-reopen.XXXXXX")
 LOGGER=
 cleanup() {

@@ -36,23 +36,16 @@
 # --smoke (or SMOKE=1): 20 runs in 1 round, no waiting, for CI.
 set -euo pipefail
 
-SMOKE=${SMOKE:-0}
-for arg in "$@"; do
-  case $arg in
-    --smoke) SMOKE=1 ;;
-    -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
-    *) echo "startup.sh: unknown argument $arg" >&2; exit 64 ;;
-  esac
-done
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
+parse_args 0 "$@"
 if [[ $SMOKE == 1 ]]; then
   RUNS=20 ROUNDS=1 QUIET_WAIT=0
 else
   RUNS=${RUNS:-300} ROUNDS=${ROUNDS:-5} QUIET_WAIT=${QUIET_WAIT:-30}
 fi
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=bench/common.sh
-. "$ROOT/bench/common.sh"
 WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/detach-startup.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 

@@ -25,18 +25,10 @@
 # --smoke: 2000 lines, 1 round; exits non-zero if any output differs.
 set -euo pipefail
 
-usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
-
-SMOKE=${SMOKE:-0}
-positional=()
-for arg in "$@"; do
-  case $arg in
-    --smoke) SMOKE=1 ;;
-    -h | --help) usage; exit 0 ;;
-    -*) echo "syslog.sh: unknown option $arg" >&2; exit 64 ;;
-    *) positional+=("$arg") ;;
-  esac
-done
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
+parse_args 1 "$@"
 if [[ $SMOKE == 1 ]]; then
   LINES=${positional[0]:-2000}
   RUNS=1
@@ -45,9 +37,6 @@ else
   RUNS=${RUNS:-3}
 fi
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=bench/common.sh
-. "$ROOT/bench/common.sh"
 
 RSYSLOGD=$(PATH=$PATH:/usr/sbin:/sbin command -v rsyslogd || true)
 if [[ -z $RSYSLOGD ]]; then
