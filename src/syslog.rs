@@ -287,20 +287,24 @@ impl Destination {
     /// Sends what waits, as far as the socket takes it: the rest of a
     /// message cut short, a note of what was dropped, then the queue.
     fn flush(&mut self, now: Instant, fmt: &Formatter) {
-        let connecting = matches!(self.conn, Conn::Tcp { connecting: Some(_), .. });
-        if self.blocked || self.backlog.is_clear() || !connecting && !self.backlog.may_try(now) {
-            return;
-        }
-        if matches!(self.conn, Conn::Down)
-            && let Err(e) = self.connect()
-        {
-            return self.down(e, now);
-        }
+        // A connect in progress: poll says when it is done; the timer only
+        // when it took too long (even with nothing to send: no spinning).
         if let Conn::Tcp { connecting: Some(t), .. } = self.conn {
             if now >= t {
                 self.down(io::ErrorKind::TimedOut.into(), now);
             }
             return;
+        }
+        if self.blocked || self.backlog.is_clear() || !self.backlog.may_try(now) {
+            return;
+        }
+        if matches!(self.conn, Conn::Down) {
+            if let Err(e) = self.connect() {
+                return self.down(e, now);
+            }
+            if matches!(self.conn, Conn::Tcp { connecting: Some(_), .. }) {
+                return;
+            }
         }
         if let Some(loss) = self.backlog.take_loss() {
             let text = format!("dropped {} lines ({}) {}", loss.items, loss.why, loss.between());
