@@ -293,11 +293,17 @@ impl Out<'_> {
     }
 
     fn warn(&mut self, msg: &str) {
-        match (self.sink.as_deref_mut(), self.syslog.as_deref_mut()) {
-            (Some(sink), _) => sink.warn(msg), // relayed to syslog from there
-            (None, Some(syslog)) => syslog.note(msg, Instant::now()),
-            (None, None) => log::warn!("{msg}"),
-        }
+        say(self.sink.as_deref_mut(), self.syslog.as_deref_mut(), msg);
+    }
+}
+
+/// Says one of detach's own lines: into `sink` (from where the supervisor
+/// relays it to syslog), else to `syslog`, else on detach's own stderr.
+fn say(sink: Option<&mut Sink>, syslog: Option<&mut Syslog>, msg: &str) {
+    match (sink, syslog) {
+        (Some(sink), _) => sink.warn(msg),
+        (None, Some(l)) => l.note(msg, Instant::now()),
+        (None, None) => drop(io::stderr().write_all(format!("detach: {msg}\n").as_bytes())),
     }
 }
 
@@ -480,10 +486,7 @@ impl Supervisor {
         self.relay_notes();
         let undelivered = self.syslog.as_mut().map(|l| l.finish(SYSLOG_GRACE)).unwrap_or_default();
         for msg in undelivered {
-            match self.sinks.last_mut() {
-                Some(sink) => sink.own_line(&msg),
-                None => drop(io::stderr().write_all(format!("detach: {msg}\n").as_bytes())),
-            }
+            say(self.sinks.last_mut(), None, &msg);
         }
         self.launcher.remove_pidfile();
         self.status.unwrap_or(1)
@@ -520,7 +523,10 @@ impl Supervisor {
         unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout) };
         self.woken = fds[0].revents != 0;
         if let Some(l) = &mut self.syslog {
-            let revents: [i16; 2] = [fds[first_socket].revents, fds[(first_socket + 1).min(4)].revents];
+            let mut revents = [0i16; 2];
+            for (r, fd) in revents.iter_mut().zip(&fds[first_socket..n]) {
+                *r = fd.revents;
+            }
             l.ready(&revents, Instant::now());
         }
     }
@@ -655,11 +661,7 @@ impl Supervisor {
     /// A line of detach's own (restarts): into the stderr log, else the
     /// stdout log, else detach's own stderr.
     fn note(&mut self, msg: &str) {
-        match (self.sinks.last_mut(), &mut self.syslog) {
-            (Some(sink), _) => sink.warn(msg), // relayed to syslog from there
-            (None, Some(l)) => l.note(msg, Instant::now()),
-            (None, None) => drop(io::stderr().write_all(format!("detach: {msg}\n").as_bytes())),
-        }
+        say(self.sinks.last_mut(), self.syslog.as_mut(), msg);
     }
 
     /// detach's own lines written into the logs go to syslog too; syslog's

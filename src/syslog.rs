@@ -504,14 +504,12 @@ impl Syslog {
             dests.push(d);
         }
         if let Some(server) = &settings.server {
-            let addr = (server.host.as_str(), server.port)
-                .to_socket_addrs()
-                .map_err(|err| Error::NoHost { what: format!("cannot resolve syslog server '{}'", server.url), err })?
-                .next()
-                .ok_or_else(|| Error::NoHost {
-                    what: format!("cannot resolve syslog server '{}'", server.url),
-                    err: io::ErrorKind::NotFound.into(),
-                })?;
+            let resolve = || -> io::Result<SocketAddr> {
+                let mut addrs = (server.host.as_str(), server.port).to_socket_addrs()?;
+                addrs.next().ok_or_else(|| io::ErrorKind::NotFound.into())
+            };
+            let addr = resolve()
+                .map_err(|err| Error::NoHost { what: format!("cannot resolve syslog server '{}'", server.url), err })?;
             let kind = if server.transport == Transport::Tcp { Kind::Tcp } else { Kind::Udp };
             let mut d = dest(kind, PathBuf::new(), Some(addr), format!("server {}", server.url));
             if let Err(e) = d.connect() {
