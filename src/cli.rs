@@ -10,6 +10,7 @@ use clap::Parser;
 
 use crate::control;
 use crate::error::{Error, exit};
+use crate::restart::SuccessStatus;
 use crate::syslog;
 use crate::{Config, Daemon, LogPaths, Mode, RestartPolicy, RestartWhen, SuperviseOptions};
 
@@ -35,8 +36,9 @@ Examples:
 Exit status: 0 once the command has been exec'd; 64 usage; 67 unknown user or
 group; 68 unknown syslog host; 69 no syslog socket; 71 system error; 73 cannot
 create a log or pidfile; 75 already running; 77 not permitted; 126 cannot
-execute; 127 not found. With --foreground, the command's status (128+N if
-killed by signal N).";
+execute; 127 not found. The supervisor (and detach --foreground) ends as the
+command ended: its exit status, or killed by its signal (a shell shows 128+N;
+systemd counts a stop by TERM as clean); 0 for a --success-status ending.";
 
 /// Run a command as a daemon, its stdout and stderr kept in log files that can be rotated.
 #[derive(Parser, Debug)]
@@ -153,7 +155,22 @@ pub struct Cli {
     #[arg(long, value_name = "LEVEL", default_value = "err", value_parser = syslog::parse_level, help_heading = "Syslog")]
     syslog_stderr_priority: u8,
 
-    /// After TERM, seconds to wait before the command's process group gets KILL
+    /// Signal a stop (TERM to detach, `detach stop`) sends the command: nginx wants QUIT, many
+    /// servers INT (systemd's KillSignal=)
+    #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_any_signal)]
+    stop_signal: i32,
+
+    /// Send the stop signal to the command's whole process group, not only to the command (its
+    /// children too: a `sh -c` or npm wrapper's)
+    #[arg(long)]
+    stop_group: bool,
+
+    /// Exit statuses and signal names, comma-separated, that also count as clean: not restarted
+    /// by --restart on-failure, and detach then exits 0 (systemd's SuccessExitStatus=)
+    #[arg(long, value_name = "LIST", value_parser = parse_success_status)]
+    success_status: Option<SuccessStatus>,
+
+    /// After the stop signal, seconds to wait before the command's process group gets KILL
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     kill_timeout: Duration,
 
@@ -271,6 +288,41 @@ fn parse_signal(s: &str) -> Result<i32, String> {
     }
 }
 
+/// Any signal a process can be sent, by name (`QUIT`, `SIGQUIT`, `RTMIN+2`) or number.
+fn parse_any_signal(s: &str) -> Result<i32, String> {
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let sig = if let Ok(n) = name.parse::<i32>() {
+        n
+    } else if let Some(k) = name.strip_prefix("RTMIN") {
+        libc::SIGRTMIN()
+            + k.strip_prefix('+')
+                .unwrap_or(if k.is_empty() { "0" } else { "x" })
+                .parse::<i32>()
+                .map_err(|_| format!("unknown signal '{s}'"))?
+    } else {
+        use std::str::FromStr;
+        nix::sys::signal::Signal::from_str(&format!("SIG{name}")).map_err(|_| format!("unknown signal '{s}'"))? as i32
+    };
+    if !(1..=libc::SIGRTMAX()).contains(&sig) {
+        return Err(format!("no signal {sig} (1 to {})", libc::SIGRTMAX()));
+    }
+    Ok(sig)
+}
+
+/// `--success-status 75,SIGUSR1,HUP`: exit statuses (0-255) and signals.
+fn parse_success_status(list: &str) -> Result<SuccessStatus, String> {
+    let mut success = SuccessStatus::default();
+    for item in list.split([',', ' ']).filter(|i| !i.is_empty()) {
+        match item.parse::<i32>() {
+            Ok(n) if (0..=255).contains(&n) => success.codes.push(n),
+            Ok(n) => return Err(format!("exit status {n} is out of range (0 to 255)")),
+            Err(_) => success.signals.push(parse_any_signal(item)?),
+        }
+    }
+    Ok(success)
+}
+
 impl Cli {
     fn into_config(self) -> Config {
         let mode = match (self.foreground, self.exec) {
@@ -315,6 +367,9 @@ impl Cli {
             supervise: SuperviseOptions {
                 reopen_signal: self.reopen_signal,
                 watch: !self.no_watch,
+                stop_signal: self.stop_signal,
+                stop_group: self.stop_group,
+                success: self.success_status.unwrap_or_default(),
                 kill_timeout: self.kill_timeout,
                 drain_timeout: self.drain_timeout,
                 log_buffer: self.log_buffer,

@@ -62,6 +62,19 @@ impl Error {
         Error::Os { what: what.into(), err: err.into() }
     }
 
+    /// The OS error behind it, if any.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Create { err, .. }
+            | Error::Exec { err, .. }
+            | Error::Permission { err, .. }
+            | Error::NoHost { err, .. }
+            | Error::Unavailable { err, .. }
+            | Error::Os { err, .. } => err.raw_os_error(),
+            _ => None,
+        }
+    }
+
     /// The process exit status for this error, after sysexits(3).
     pub fn exit_code(&self) -> u8 {
         match self {

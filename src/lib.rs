@@ -28,11 +28,13 @@ mod lines;
 mod notify;
 mod pidfile;
 mod reopen;
-#[allow(dead_code)] // until the verbs and the supervisor use it (same change set)
 mod request;
 mod restart;
 mod run;
+mod signals;
+mod sink;
 pub mod stdio;
+mod stream;
 mod supervise;
 mod syslog;
 mod user;

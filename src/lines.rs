@@ -12,6 +12,10 @@
 /// cat's, avoids it: the held tail is moved to end just before the boundary.
 const PAGE: usize = 4096;
 
+/// Pump buffer: the most one read takes from a pipe, and the longest line
+/// that is guaranteed never to be split by a reopen.
+pub const BUFFER_SIZE: usize = 128 * 1024;
+
 pub struct LineBuffer {
     /// `capacity` bytes of room, plus two pages for the alignment.
     buf: Box<[u8]>,

@@ -66,6 +66,11 @@ impl Pidfile {
         }
     }
 
+    /// Empties the pidfile, keeping its lock: it names no process for now.
+    pub fn clear(&mut self) {
+        let _ = self.lock.set_len(0);
+    }
+
     /// Lets the pidfile and its lock outlive an exec: for `--exec`, where the
     /// command itself becomes the holder.
     pub fn keep_across_exec(&self) -> io::Result<()> {

@@ -40,6 +40,7 @@ pub enum Request {
 impl Request {
     /// The value sent with the request signal: the verb's start time (clock
     /// ticks since boot, /proc/PID/stat field 22), the argument, the kind.
+    #[allow(dead_code)] // the verbs use it
     pub fn encode(self, start_time: u64) -> u64 {
         let (kind, arg) = match self {
             Request::Reopen => (1u64, 0u64),
@@ -74,6 +75,7 @@ pub fn start_time(pid: i32) -> Option<u64> {
 
 /// Whether `pid` blocks the request signal, i.e. is a supervisor that reads
 /// requests (anything else would die of one).
+#[allow(dead_code)] // the verbs use it
 pub fn takes_requests(pid: i32) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
     let blocked = status.lines().find_map(|l| l.strip_prefix("SigBlk:")).map(str::trim);
@@ -110,9 +112,8 @@ pub fn send_queued(pidfd: BorrowedFd, sig: i32, value: u64) -> io::Result<()> {
     };
     // SAFETY: pidfd_send_signal(2) reads 128 bytes of siginfo from `info`,
     // which is exactly that size and lives across the call.
-    let r = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, &info as *const QueuedInfo, 0)
-    };
+    let r =
+        unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, &info as *const QueuedInfo, 0) };
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 

@@ -63,9 +63,65 @@ impl Launcher {
         self.stderr = Output::Null;
     }
 
+    /// The run ended: the child pidfile names no process until the next
+    /// run (it stays locked, so no one else takes it meanwhile).
+    pub fn clear_pidfile(&mut self) {
+        if let Some(p) = &mut self.child_pidfile {
+            p.clear();
+        }
+    }
+
     pub fn remove_pidfile(&mut self) {
         if let Some(p) = self.child_pidfile.take() {
             p.remove();
+        }
+    }
+}
+
+/// How a run of the command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal killed it (and it dumped core).
+    Killed { signal: i32, core: bool },
+}
+
+impl Ending {
+    /// The status a shell shows for it: N, or 128+N for signal N.
+    pub fn shell_status(self) -> i32 {
+        match self {
+            Ending::Exited(n) => n,
+            Ending::Killed { signal, .. } => 128 + signal,
+        }
+    }
+}
+
+/// `--success-status`: exit statuses and signals that also count as clean
+/// (systemd's `SuccessExitStatus=`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SuccessStatus {
+    pub codes: Vec<i32>,
+    pub signals: Vec<i32>,
+}
+
+impl SuccessStatus {
+    /// Listed: such an ending makes detach exit 0.
+    pub fn listed(&self, ending: Ending) -> bool {
+        match ending {
+            Ending::Exited(n) => self.codes.contains(&n),
+            Ending::Killed { signal, .. } => self.signals.contains(&signal),
+        }
+    }
+
+    /// Clean as systemd's `Restart=on-failure` counts it: exit 0, a death by
+    /// HUP, INT, TERM or PIPE, or a listed status.
+    pub fn clean(&self, ending: Ending) -> bool {
+        const CLEAN_SIGNALS: [i32; 4] = [libc::SIGHUP, libc::SIGINT, libc::SIGTERM, libc::SIGPIPE];
+        match ending {
+            Ending::Exited(0) => true,
+            Ending::Killed { signal, .. } if CLEAN_SIGNALS.contains(&signal) => true,
+            _ => self.listed(ending),
         }
     }
 }
@@ -74,7 +130,8 @@ impl Launcher {
 pub enum When {
     /// Never restart (the default).
     Never,
-    /// After a non-zero exit, or death by a signal detach did not send to stop it.
+    /// After an unclean ending, as systemd's Restart=on-failure: not after exit 0, a death by
+    /// HUP, INT, TERM or PIPE, or a --success-status one
     OnFailure,
     /// After every exit, unless detach is stopping.
     Always,

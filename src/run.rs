@@ -11,7 +11,7 @@ use nix::unistd::pipe2;
 use crate::daemon::{self, CommandSpec, Silence};
 use crate::error::{Error, Result};
 use crate::notify::Notifier;
-use crate::restart::{Launcher, Output};
+use crate::restart::{Ending, Launcher, Output};
 use crate::supervise::{self, Outputs, Signals, Sink, Stream, Supervisor};
 use crate::syslog::{self, Syslog};
 use crate::{Daemon, Prepared};
@@ -113,10 +113,15 @@ fn exec_command(prep: &mut Prepared, spec: &CommandSpec) -> Error {
     }
 }
 
+/// Supervises until the end, then ends as the command did: its exit status,
+/// or a death by its signal (after the pidfiles are gone).
 fn finish(supervisor: Supervisor, mut prep: Prepared) -> i32 {
-    let status = supervisor.run();
+    let ending = supervisor.run();
     prep.remove_pidfiles();
-    status
+    match ending {
+        Ending::Exited(status) => status,
+        Ending::Killed { signal, .. } => crate::signals::die_by(signal),
+    }
 }
 
 /// Names the process, becomes a subreaper, catches signals, starts the
@@ -132,11 +137,8 @@ fn start_supervisor(
     // Orphans of the command are reparented to us, not to init: we reap
     // them, and their output keeps flowing through our pipe.
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| Error::os("cannot become a subreaper", e))?;
-    let signals = Signals::register(config.supervise.reopen_signal)
-        .map_err(|e| Error::os("cannot install signal handlers", e))?;
-    // A caller that blocked signals (a shell script's `trap`, a thread pool)
-    // passes its mask on: a blocked TERM or CHLD would never reach the loop.
-    nix::sys::signal::SigSet::empty().thread_set_mask().map_err(|e| Error::os("cannot unblock signals", e))?;
+    let signals =
+        Signals::block(config.supervise.reopen_signal).map_err(|e| Error::os("cannot block the handled signals", e))?;
 
     // One pipe for --log (keeps the order of stdout and stderr), one per
     // file for --stdout/--stderr, none for a stream without a log. Syslog

@@ -10,7 +10,7 @@ use crate::util::{
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -581,13 +581,28 @@ fn eight_concurrent_writers_of_pipe_buf_lines_are_never_torn() {
     assert_eq!(next, [LINES; WRITERS], "lines per writer");
 }
 
-// 7. 128+N: 137 and 143 are in supervise.rs; a signal that dumps core, here.
+// 7. Deaths by signal: KILL and TERM are in supervise.rs; a signal that dumps core, here.
 
+/// detach dies by the command's SEGV, says so in its log, and dumps no core of its own even
+/// where it could (RLIMIT_CORE unlimited, core_pattern writing into its working directory).
 #[test]
-fn foreground_exits_139_when_the_command_dies_of_sigsegv() {
+fn foreground_dies_by_sigsegv_without_a_core_of_its_own_and_says_so() {
     let g = Guard::new();
-    let out = g.run(detach().args(["--foreground", "--", "sh", "-c", "ulimit -c 0; kill -SEGV $$"]));
-    assert_eq!(out.code(), Some(128 + libc::SIGSEGV), "{out:?} (signal {:?})", out.status.signal());
+    let log = g.path("app.log");
+    let mut cmd = detach();
+    cmd.current_dir(g.dir.path()).args(["--foreground", "--log", s(&log), "--", "sh", "-c"]);
+    cmd.arg("ulimit -c 0; echo up; kill -SEGV $$");
+    // SAFETY: setrlimit(2) between fork and exec, on a value made before the fork.
+    unsafe {
+        cmd.pre_exec(|| {
+            let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+            libc::setrlimit(libc::RLIMIT_CORE, &unlimited);
+            Ok(())
+        });
+    }
+    let out = g.run(&mut cmd);
+    assert_eq!(out.how(), format!("killed by {}", libc::SIGSEGV), "{out:?}");
+    assert_eq!(read(&log), "up\ndetach: 'sh' was killed by SIGSEGV\n");
 }
 
 // 8. The supervisor killed by SIGKILL: the command gets TERM.

@@ -3,7 +3,7 @@
 //! signals, escalates TERM to KILL, and drains the output of orphans before it leaves.
 
 use crate::util::{
-    DEADLINE, Daemon, Guard, PY_WRITER, TICKER, alive, assert_consecutive, assert_files_hold, detach, poll_fast,
+    DEADLINE, Daemon, Guard, PY_WRITER, TICKER, alive, assert_consecutive, assert_files_hold, detach, how, poll_fast,
     proc_stat, read, s, signal, size, start, ticks, wait_child, wait_for_text, wait_pid, wait_until, writer_line,
 };
 use std::fs::{self, OpenOptions};
@@ -354,7 +354,7 @@ fn term_is_escalated_to_kill_of_the_command_group() {
 }
 
 #[test]
-fn foreground_term_escalation_exits_137() {
+fn foreground_term_escalation_dies_by_kill() {
     let g = Guard::new();
     let log = g.path("app.log");
     let bg_pidfile = g.path("bg.pid");
@@ -373,7 +373,7 @@ fn foreground_term_escalation_exits_137() {
     signal(child.id() as i32, libc::SIGTERM);
     let status =
         wait_child(&mut child, || format!("detach --foreground did not exit after TERM; stderr: {}", read(&err)));
-    assert_eq!(status.code(), Some(137), "stderr: {}", read(&err));
+    assert_eq!(how(&status), "killed by 9", "stderr: {}", read(&err));
     assert!(wait_until(|| !alive(bg), DEADLINE), "the command's group was not killed");
 }
 
@@ -440,14 +440,20 @@ fn stdout_and_stderr_files_are_each_reopened_on_hup() {
 }
 
 #[test]
-fn foreground_exits_with_the_command_status_or_128_plus_signal() {
+fn foreground_ends_with_the_command_status_or_dies_by_its_signal() {
     let g = Guard::new();
     let log = g.path("app.log");
-    for (script, code) in [("exit 7", 7), ("kill -KILL $$", 137), ("kill -TERM $$", 143), ("echo fine", 0)] {
+    let cases = [
+        ("exit 7", "exit 7"),
+        ("kill -KILL $$", "killed by 9"),
+        ("kill -TERM $$", "killed by 15"),
+        ("echo fine", "exit 0"),
+    ];
+    for (script, ending) in cases {
         let out = g.run(detach().args(["--foreground", "--log", s(&log), "--", "sh", "-c", script]));
-        assert_eq!(out.code(), Some(code), "{script}: {out:?}");
+        assert_eq!(out.how(), ending, "{script}: {out:?}");
     }
-    assert_eq!(read(&log), "fine\n");
+    assert_eq!(read(&log), "detach: 'sh' was killed by SIGKILL\ndetach: 'sh' was killed by SIGTERM\nfine\n");
 }
 
 // 9. Incomplete lines: shown after a short hold, never split by a reopen.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use crate::util::{
-    DEADLINE, Guard, Out, PY_WRITER, TICKER, alive, assert_consecutive, assert_files_hold, detach, pids_with_arg,
+    DEADLINE, Guard, Out, PY_WRITER, TICKER, alive, assert_consecutive, assert_files_hold, detach, how, pids_with_arg,
     poll_fast, read, s, signal, size, start, ticks, wait_child, wait_for_text, wait_pid, wait_until, writer_line,
 };
 
@@ -333,7 +333,7 @@ fn notify_lifecycle(g: &Guard, sock: &NotifySocket) {
     signal(pid, libc::SIGTERM);
     assert_eq!(sock.recv("STOPPING=1"), "STOPPING=1");
     let status = wait_child(&mut child, || format!("detach (pid {pid}) did not exit"));
-    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "stderr: {}", read(&err));
+    assert_eq!(how(&status), "killed by 15", "stderr: {}", read(&err));
     let rest = sock.drain();
     assert!(rest.is_empty(), "messages after STOPPING=1: {rest:?}");
 }

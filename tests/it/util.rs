@@ -217,6 +217,22 @@ impl Out {
     pub fn code(&self) -> Option<i32> {
         self.status.code()
     }
+
+    /// How it ended: see [`how`].
+    pub fn how(&self) -> String {
+        how(&self.status)
+    }
+}
+
+/// How a process ended, as a test compares it: "exit 3", "killed by 15", "killed by 11 (core)".
+pub fn how(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(sig)) if status.core_dumped() => format!("killed by {sig} (core)"),
+        (None, Some(sig)) => format!("killed by {sig}"),
+        _ => format!("{status:?}"),
+    }
 }
 
 /// Owns a test's temp dir; on drop SIGKILLs what the test started: the pids in the pidfiles it

@@ -1,0 +1,199 @@
+//! A log file the supervisor writes to: writes that never block the pump, a
+//! bounded backlog while the file cannot take data (disk full), reopen by
+//! path on request, and the once-a-second watch for a moved or deleted file.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use crate::backlog::{self, Backlog};
+use crate::stdio::{LogTarget, PathState, with_fd};
+
+/// How often the log paths are checked for a move or a delete.
+pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A log file the supervisor writes to, with what it remembers about it.
+pub struct Sink {
+    log: LogTarget,
+    /// The log file ends with a newline (as far as detach wrote it).
+    written_line_end: bool,
+    /// What detach has taken to write (written or queued) ends with one.
+    taken_line_end: bool,
+    last_check: Instant,
+    /// When the watch first found the path naming nothing.
+    missing_since: Option<Instant>,
+    /// errnos of the reopens that failed since the last that worked: each
+    /// kind of failure is said once, even when two kinds alternate.
+    reopen_errors: Vec<i32>,
+    /// What could not be written yet, and what had to be dropped.
+    backlog: Backlog,
+    /// detach's own messages written here, for syslog to relay.
+    notes: Vec<String>,
+}
+
+impl Sink {
+    pub fn new(log: LogTarget, limit: usize) -> Sink {
+        Sink {
+            log,
+            written_line_end: true,
+            taken_line_end: true,
+            last_check: Instant::now(),
+            missing_since: None,
+            reopen_errors: Vec::new(),
+            backlog: Backlog::new(limit),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Writes `data`, or queues it behind what waits for the log to take
+    /// data again. Never blocks on a failing log: the pipe keeps flowing.
+    pub fn write(&mut self, data: &[u8], now: Instant, watch: bool) {
+        if watch && now.duration_since(self.last_check) >= WATCH_INTERVAL {
+            self.check_moved(now);
+        }
+        if let Some(&last) = data.last() {
+            self.taken_line_end = last == b'\n';
+        }
+        if self.backlog.is_clear() {
+            let n = self.write_some(data, now);
+            self.backlog.push(data[n..].to_vec());
+        } else {
+            self.backlog.push(data.to_vec());
+            if self.backlog.may_try(now) {
+                self.drain(now);
+            }
+        }
+    }
+
+    /// Writes as much of `bytes` as the log takes; on a failure, says when
+    /// to retry. Returns how many bytes were written.
+    fn write_some(&mut self, bytes: &[u8], now: Instant) -> usize {
+        let mut done = 0;
+        while done < bytes.len() {
+            match with_fd(self.log.fd(), |f| f.write(&bytes[done..])) {
+                Ok(0) => {
+                    self.backlog.failed("the log takes no more data".into(), now);
+                    break;
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.backlog.failed(backlog::describe(&e), now);
+                    break;
+                }
+            }
+        }
+        if done > 0 {
+            self.written_line_end = bytes[done - 1] == b'\n';
+        }
+        done
+    }
+
+    /// Writes what waits: the rest of a chunk cut short, then the marker for
+    /// what was dropped, then the queue, oldest first; stops at a failure.
+    fn drain(&mut self, now: Instant) {
+        if let Some(rest) = self.backlog.started().map(<[u8]>::to_vec) {
+            let n = self.write_some(&rest, now);
+            self.backlog.advance(n);
+            if n < rest.len() {
+                return;
+            }
+        }
+        if let Some(loss) = self.backlog.take_loss() {
+            let line_break = if self.written_line_end { "" } else { "\n" };
+            let marker = format!("dropped {} bytes ({}) {}", loss.bytes, loss.why, loss.between());
+            let line = format!("{line_break}detach: {marker}\n");
+            let n = self.write_some(line.as_bytes(), now);
+            if n == 0 {
+                return self.backlog.restore_loss(loss);
+            }
+            // Cut short by the disk filling up again: its rest goes first.
+            self.backlog.push_next(line.as_bytes()[n..].to_vec());
+            log::warn!("{marker}");
+            self.notes.push(marker);
+        }
+        while let Some(front) = self.backlog.front() {
+            let front = front.to_vec(); // one copy per retry, not per write
+            let n = self.write_some(&front, now);
+            self.backlog.advance(n);
+            if n < front.len() {
+                return;
+            }
+        }
+        self.backlog.succeeded();
+    }
+
+    /// A retry is due (the supervisor's timer), or the pump is ending.
+    pub fn retry(&mut self, now: Instant) {
+        if !self.backlog.is_clear() {
+            self.drain(now);
+        }
+    }
+
+    /// Appends a line of detach's own, starting it on a line of its own,
+    /// in order behind whatever waits.
+    pub fn own_line(&mut self, msg: &str) {
+        let line_break = if self.taken_line_end { "" } else { "\n" };
+        self.write(format!("{line_break}detach: {msg}\n").as_bytes(), Instant::now(), false);
+    }
+
+    /// Writes one line of detach's own into this log, at a line boundary
+    /// (and hands it to the `log` crate, for a library user's logger).
+    pub fn warn(&mut self, msg: &str) {
+        log::warn!("{msg}");
+        self.own_line(msg);
+        self.notes.push(msg.to_owned());
+    }
+
+    /// The watch: reopen when the path names another file; when it names
+    /// nothing, wait one more interval before creating it, so that a rotation
+    /// between its rename and its create (logrotate's `create`, which moves
+    /// a file it finds there aside as `.backup`) is never raced.
+    pub fn check_moved(&mut self, now: Instant) {
+        self.last_check = now;
+        match self.log.path_state() {
+            PathState::Same => self.missing_since = None,
+            PathState::Replaced => drop(self.reopen()),
+            PathState::Missing => {
+                if now.duration_since(*self.missing_since.get_or_insert(now)) >= WATCH_INTERVAL {
+                    let _ = self.reopen();
+                }
+            }
+        }
+    }
+
+    /// Reopens by path; on failure keeps the old file, says so once per
+    /// kind of failure, and returns the errno.
+    pub fn reopen(&mut self) -> Result<(), i32> {
+        let old = self.log.id();
+        match self.log.reopen() {
+            Ok(()) => {
+                // Another file: what detach writes there starts a line
+                // (reopening the same file keeps where its last line ended).
+                self.written_line_end |= self.log.id() != old;
+                self.reopen_errors.clear();
+                self.missing_since = None;
+                // A new file may take what the old one would not.
+                self.retry(Instant::now());
+                Ok(())
+            }
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if !self.reopen_errors.contains(&errno) {
+                    self.reopen_errors.push(errno);
+                    self.warn(&format!("cannot reopen '{}': {e}", self.log.path().display()));
+                }
+                Err(errno)
+            }
+        }
+    }
+
+    /// When the backlog is due for a retry.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.backlog.retry_at()
+    }
+
+    /// detach's own lines written here since the last call, for syslog.
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+}
