@@ -239,32 +239,44 @@ fn term_on_parent_death(parent: u32) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Handlers are reset by exec, but an *ignored* signal stays ignored and a
-/// blocked one stays blocked: a command started from a Python parent
-/// (SIGPIPE ignored), from nohup (SIGHUP ignored) or from a thread that
-/// blocks signals would inherit that. Both are reset here, with the raw
-/// system calls: glibc's wrappers refuse its two internal signals (32, 33),
-/// and a parent's posix_spawn can leave those ignored (seen from a Rust
+/// The supervisor keeps the signals it handles blocked (it reads them from a
+/// signalfd, and installs no handler), and exec keeps a blocked signal blocked
+/// and an *ignored* one ignored: a command started from a Python parent
+/// (SIGPIPE ignored), from nohup (SIGHUP ignored) or under our own mask would
+/// inherit that. Both are reset here: an empty mask, and SIG_DFL for every
+/// signal, glibc's two internal ones (32, 33) included, which its wrappers
+/// refuse but a parent's posix_spawn can leave ignored (seen from a Rust
 /// parent: SigIgn 0x180000000 in detach and in its command).
+///
+/// Async-signal-safe: sigprocmask(2) and sigaction(2) only.
 fn reset_signal_dispositions() {
-    let empty_mask: u64 = 0;
-    // The kernel's struct sigaction, all zero: SIG_DFL, no flags, empty mask
-    // (handler, flags, restorer, mask on x86_64 and arm64; big enough for all).
-    let default_action = [0u64; 4];
-    // SAFETY: rt_sigprocmask(2) and rt_sigaction(2) are async-signal-safe
-    // system calls that read 8-byte and 32-byte buffers we own. SIGKILL and
-    // SIGSTOP fail with EINVAL, which is harmless.
+    // SAFETY: sigemptyset/sigprocmask/signal are async-signal-safe and
+    // touch only the sigset_t we own; SIGKILL, SIGSTOP and glibc's internal
+    // signals fail with EINVAL, which is harmless.
     unsafe {
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &empty_mask as *const u64,
-            std::ptr::null::<u64>(),
-            8,
-        );
-        // Linux has signals 1 to 64 (_NSIG is 65).
-        for sig in 1..65 {
-            libc::syscall(libc::SYS_rt_sigaction, sig, default_action.as_ptr(), std::ptr::null::<u64>(), 8);
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        for sig in 1..=libc::SIGRTMAX() {
+            libc::signal(sig, libc::SIG_DFL);
         }
     }
+    reset_internal_signals();
 }
+
+/// glibc's internal signals 32 and 33, with the raw system call, where the
+/// kernel's struct sigaction is known: handler, flags, restorer, an 8-byte
+/// mask (x86_64, aarch64, riscv64). Elsewhere they keep what they had.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64"))]
+fn reset_internal_signals() {
+    let default_action = [0u64; 4]; // SIG_DFL, no flags, no restorer, empty mask
+    for sig in [32, 33] {
+        // SAFETY: rt_sigaction(2) is async-signal-safe and reads the 32-byte
+        // buffer we own, which is the kernel's struct sigaction on these
+        // architectures; sigsetsize 8 is theirs too.
+        unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, default_action.as_ptr(), std::ptr::null::<u64>(), 8) };
+    }
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "riscv64")))]
+fn reset_internal_signals() {}

@@ -116,9 +116,28 @@ impl Destination {
                     _ => {}
                 }
             }
+        } else if revents & libc::POLLERR != 0 {
+            // A datagram socket's pending error (ICMP port unreachable from a
+            // collector that is down): poll reports it until it is read, so
+            // reading it is what keeps the loop from spinning (s6-log's
+            // iopause: every poll result is an event).
+            if let Some(e) = self.take_error() {
+                return self.down(e, now);
+            }
         }
         self.blocked = false;
         self.flush(now, fmt);
+    }
+
+    /// Reads and clears the socket's pending error (SO_ERROR).
+    fn take_error(&self) -> Option<io::Error> {
+        let err = match &self.conn {
+            Conn::Local(s) => s.take_error(),
+            Conn::Udp(s) => s.take_error(),
+            Conn::Tcp { stream, .. } => stream.take_error(),
+            Conn::Down => Ok(None),
+        };
+        err.unwrap_or_else(Some)
     }
 
     /// When the timer must next call [`flush`](Self::flush): a connect that

@@ -18,7 +18,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::util::{
-    DEADLINE, Guard, detach, is_root, pids_with_arg, read, s, start, wait_child, wait_for_text, wait_until,
+    DEADLINE, Guard, cpu_ticks_over, detach, is_root, pids_with_arg, read, s, start, wait_child, wait_for_text,
+    wait_until,
 };
 
 /// How long a test waits for many messages to arrive: only a hang reaches it.
@@ -1168,4 +1169,21 @@ fn syslog_option_uses_dev_log() {
     assert_eq!(out.code(), Some(69), "{out:?}");
     assert!(out.stderr.starts_with("detach: ") && out.stderr.contains("/dev/log"), "{out:?}");
     assert!(!marker.exists(), "the command ran");
+}
+
+/// Issue 13, item 9: with a UDP collector that is down, the ICMP error left pending on the
+/// socket made poll return at once forever (87% CPU between lines). An idle supervisor must
+/// now sleep: over one second it may use a few ticks, a spinning one uses nearly all 100.
+#[test]
+fn udp_collector_down_does_not_spin_the_idle_supervisor() {
+    let g = Guard::new();
+    let port = free_udp_port(); // bound, then released: nobody listens there
+    let log = g.path("app.log");
+    let server = format!("udp://127.0.0.1:{port}");
+    let script = "echo first; sleep 0.2; echo second; exec sleep 60";
+    let (started, _) = start(&g, &["--log", s(&log), "--syslog-server", &server], &["sh", "-c", script]);
+    // Two sends: the first draws the port-unreachable, the second meets it.
+    wait_for_text(&log, "second\n");
+    let ticks = cpu_ticks_over(started.sup, Duration::from_secs(1));
+    assert!(ticks < 30, "the idle supervisor used {ticks} ticks in 1 s; log: {:?}", read(&log));
 }

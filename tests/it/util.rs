@@ -128,6 +128,8 @@ pub struct Stat {
     pub session: i32,
     pub tty_nr: i64,
     pub starttime: u64,
+    /// utime + stime: the CPU time it has used, in clock ticks.
+    pub cpu_ticks: u64,
 }
 
 /// Parses /proc/PID/stat. comm (field 2) may hold spaces and parens, so the numeric fields
@@ -147,6 +149,7 @@ pub fn proc_stat(pid: i32) -> Option<Stat> {
         session: rest.get(3)?.parse().ok()?,
         tty_nr: rest.get(4)?.parse().ok()?,
         starttime: rest.get(19)?.parse().ok()?,
+        cpu_ticks: rest.get(11)?.parse::<u64>().ok()? + rest.get(12)?.parse::<u64>().ok()?,
     })
 }
 
@@ -526,4 +529,12 @@ pub fn assert_consecutive(texts: &[&str]) {
     for pair in all.windows(2) {
         assert_eq!(pair[1], pair[0] + 1, "ticks lost or doubled: {all:?}");
     }
+}
+
+/// The CPU ticks `pid` uses over `window` (a measurement of a process left idle, not a
+/// synchronisation: the tests that use it assert a bound far from both outcomes).
+pub fn cpu_ticks_over(pid: i32, window: Duration) -> u64 {
+    let before = proc_stat(pid).expect("the process is alive").cpu_ticks;
+    thread::sleep(window);
+    proc_stat(pid).expect("the process is still alive").cpu_ticks - before
 }
