@@ -5,6 +5,7 @@ mod docs;
 mod faults;
 mod library;
 mod restart;
+mod stopping;
 mod supervise;
 mod syslog;
 mod systemd;
