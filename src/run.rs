@@ -86,6 +86,8 @@ pub fn run(config: Config) -> Result<i32> {
             }
         }
         Mode::Foreground => {
+            // The caller's other fds are not the command's (nor ours).
+            daemon::close_fds_except(&[prep.fds(), keep].concat());
             let supervisor = start_supervisor(&config, &mut prep, &spec, syslog, false).inspect_err(|_| prep.undo())?;
             Ok(finish(supervisor, prep))
         }
