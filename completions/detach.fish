@@ -35,7 +35,7 @@ complete -c detach -n "__fish_detach_needs_command" -l umask -d 'File mode creat
 complete -c detach -n "__fish_detach_needs_command" -l user -d 'Run the command as USER (name or uid) with its groups; logs and pidfiles are opened first' -r
 complete -c detach -n "__fish_detach_needs_command" -l group -d 'Run the command with primary group GROUP (name or gid)' -r
 complete -c detach -n "__fish_detach_needs_command" -l reopen-signal -d 'Signal that makes the supervisor reopen its logs (HUP is then forwarded)' -r
-complete -c detach -n "__fish_detach_needs_command" -l log-mode -d 'Mode of the log files detach creates, octal, before the umask' -r
+complete -c detach -n "__fish_detach_needs_command" -l log-mode -d 'Mode of the log files detach creates, octal, before the umask; at most 0666 (no execute, setuid, setgid or sticky bit)' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-owner -d 'Owner of the log files detach creates' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-buffer -d 'Most bytes held per log while it cannot be written (disk full); past it the oldest are dropped, and a line says how many once writing works again. Suffixes K, M, G (powers of 1024)' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-socket -d 'Also send each line to the syslog socket at PATH (a datagram socket like /dev/log)' -r -F
@@ -44,14 +44,14 @@ complete -c detach -n "__fish_detach_needs_command" -l syslog-facility -d 'Syslo
 complete -c detach -n "__fish_detach_needs_command" -l syslog-tag -d 'Syslog tag (program name) of the command\'s lines [default: the command\'s basename]; detach\'s own messages are tagged `detach`' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-stdout-priority -d 'Syslog priority of stdout lines (emerg alert crit err warning notice info debug)' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-stderr-priority -d 'Syslog priority of stderr lines' -r
-complete -c detach -n "__fish_detach_needs_command" -l stop-signal -d 'Signal a stop (TERM to detach, `detach stop`) sends the command: nginx wants QUIT, many servers INT (systemd\'s KillSignal=)' -r
+complete -c detach -n "__fish_detach_needs_command" -l stop-signal -d 'Signal a stop (TERM to detach, `detach stop`) sends the command: nginx wants QUIT, many servers INT (systemd\'s KillSignal=). A name (QUIT, SIGQUIT, RTMIN+2) or a number' -r
 complete -c detach -n "__fish_detach_needs_command" -l success-status -d 'Exit statuses and signal names, comma-separated, that also count as clean: not restarted by --restart on-failure, and detach then exits 0 (systemd\'s SuccessExitStatus=)' -r
 complete -c detach -n "__fish_detach_needs_command" -l kill-timeout -d 'After the stop signal, seconds to wait before the command\'s process group gets KILL' -r
 complete -c detach -n "__fish_detach_needs_command" -l drain-timeout -d 'After the command exits, seconds to keep draining output of its orphans [default: no limit]' -r
 complete -c detach -n "__fish_detach_needs_command" -l restart -d 'Restart the command when it exits: never, on-failure (non-zero exit or a signal detach did not send), or always (unless detach is stopping)' -r -f -a "never\t'Never restart (the default)'
 on-failure\t'After an unclean ending, as systemd\'s Restart=on-failure: not after exit 0, a death by HUP, INT, TERM or PIPE, or a --success-status one'
 always\t'After every exit, unless detach is stopping'"
-complete -c detach -n "__fish_detach_needs_command" -l restart-delay -d 'Seconds before a restart; doubles after each run shorter than --restart-max-delay' -r
+complete -c detach -n "__fish_detach_needs_command" -l restart-delay -d 'Seconds before a restart; doubles after each run shorter than --restart-max-delay. With 0 the first restart is immediate, and the next ones wait 0.1 s, 0.2 s, 0.4 s...' -r
 complete -c detach -n "__fish_detach_needs_command" -l restart-max-delay -d 'Most seconds between restarts; a run that lasts longer resets the delay and the count' -r
 complete -c detach -n "__fish_detach_needs_command" -l restart-limit -d 'Give up after N restarts in a row (N+1 runs), with the last run\'s status' -r
 complete -c detach -n "__fish_detach_needs_command" -l foreground -d 'Do not fork or detach: supervise in the foreground, exit with the command\'s status'

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 use crate::control;
 use crate::error::{Error, exit};
 use crate::restart::SuccessStatus;
+use crate::sig::{ReopenSignal, Signal};
 use crate::syslog;
 use crate::{Config, Daemon, LogPaths, Mode, RestartPolicy, RestartWhen, SuperviseOptions};
 
@@ -105,16 +106,17 @@ pub struct Cli {
     group: Option<String>,
 
     /// Signal that makes the supervisor reopen its logs (HUP is then forwarded)
-    #[arg(long, value_name = "SIG", default_value = "HUP", value_parser = parse_signal)]
-    reopen_signal: i32,
+    #[arg(long, value_name = "SIG", default_value = "HUP")]
+    reopen_signal: ReopenSignal,
 
     /// Do not check once a second whether a log was moved or deleted
     #[arg(long)]
     no_watch: bool,
 
-    /// Mode of the log files detach creates, octal, before the umask
-    #[arg(long, value_name = "MODE", default_value = "0640", value_parser = parse_octal)]
-    log_mode: u32,
+    /// Mode of the log files detach creates, octal, before the umask; at most 0666 (no
+    /// execute, setuid, setgid or sticky bit)
+    #[arg(long, value_name = "MODE", default_value = "0640")]
+    log_mode: LogMode,
 
     /// Owner of the log files detach creates
     #[arg(long, value_name = "USER[:GROUP]")]
@@ -156,9 +158,9 @@ pub struct Cli {
     syslog_stderr_priority: u8,
 
     /// Signal a stop (TERM to detach, `detach stop`) sends the command: nginx wants QUIT, many
-    /// servers INT (systemd's KillSignal=)
-    #[arg(long, value_name = "SIG", default_value = "TERM", value_parser = parse_any_signal)]
-    stop_signal: i32,
+    /// servers INT (systemd's KillSignal=). A name (QUIT, SIGQUIT, RTMIN+2) or a number
+    #[arg(long, value_name = "SIG", default_value = "TERM")]
+    stop_signal: Signal,
 
     /// Send the stop signal to the command's whole process group, not only to the command (its
     /// children too: a `sh -c` or npm wrapper's)
@@ -171,25 +173,26 @@ pub struct Cli {
     success_status: Option<SuccessStatus>,
 
     /// After the stop signal, seconds to wait before the command's process group gets KILL
-    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
-    kill_timeout: Duration,
+    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    kill_timeout: Seconds,
 
     /// After the command exits, seconds to keep draining output of its orphans [default: no limit]
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-    drain_timeout: Option<Duration>,
+    #[arg(long, value_name = "SECONDS")]
+    drain_timeout: Option<Seconds>,
 
     /// Restart the command when it exits: never, on-failure (non-zero exit or a signal detach
     /// did not send), or always (unless detach is stopping)
-    #[arg(long, value_name = "WHEN", default_value = "never", conflicts_with = "exec", value_enum)]
+    #[arg(long, value_name = "WHEN", default_value = "never", value_enum)]
     restart: RestartWhen,
 
-    /// Seconds before a restart; doubles after each run shorter than --restart-max-delay
-    #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
-    restart_delay: Duration,
+    /// Seconds before a restart; doubles after each run shorter than --restart-max-delay. With 0
+    /// the first restart is immediate, and the next ones wait 0.1 s, 0.2 s, 0.4 s...
+    #[arg(long, value_name = "SECONDS", default_value = "1")]
+    restart_delay: Seconds,
 
     /// Most seconds between restarts; a run that lasts longer resets the delay and the count
-    #[arg(long, value_name = "SECONDS", default_value = "60", value_parser = parse_seconds)]
-    restart_max_delay: Duration,
+    #[arg(long, value_name = "SECONDS", default_value = "60")]
+    restart_max_delay: Seconds,
 
     /// Give up after N restarts in a row (N+1 runs), with the last run's status
     #[arg(long, value_name = "N")]
@@ -219,8 +222,8 @@ enum Verb {
         #[arg(long, value_name = "PATH")]
         pidfile: PathBuf,
         /// The daemon's --reopen-signal
-        #[arg(long, value_name = "SIG", default_value = "HUP", value_parser = parse_signal)]
-        signal: i32,
+        #[arg(long, value_name = "SIG", default_value = "HUP")]
+        signal: ReopenSignal,
     },
     /// Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its
     /// pidfile removed
@@ -228,8 +231,8 @@ enum Verb {
         #[arg(long, value_name = "PATH")]
         pidfile: PathBuf,
         /// Seconds to wait after TERM before KILL (above the daemon's --kill-timeout)
-        #[arg(long, value_name = "SECONDS", default_value = "15", value_parser = parse_seconds)]
-        timeout: Duration,
+        #[arg(long, value_name = "SECONDS", default_value = "15")]
+        timeout: Seconds,
     },
 }
 
@@ -237,8 +240,8 @@ impl Verb {
     fn run(self) -> crate::Result<u8> {
         match self {
             Verb::Status { pidfile } => Ok(control::status(&pidfile)),
-            Verb::Reopen { pidfile, signal } => control::reopen(&pidfile, signal),
-            Verb::Stop { pidfile, timeout } => control::stop(&pidfile, timeout),
+            Verb::Reopen { pidfile, signal } => control::reopen(&pidfile, signal.number()),
+            Verb::Stop { pidfile, timeout } => control::stop(&pidfile, timeout.get()),
         }
     }
 }
@@ -248,13 +251,6 @@ fn parse_octal(s: &str) -> Result<u32, String> {
         .ok()
         .filter(|m| *m <= 0o7777)
         .ok_or_else(|| format!("'{s}' is not an octal mode (like 022 or 0640)"))
-}
-
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    s.parse::<f64>()
-        .ok()
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
-        .ok_or_else(|| format!("'{s}' is not a number of seconds"))
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
@@ -272,42 +268,63 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("'{s}' is not a size (like 65536, 512K or 4M)"))
 }
 
-fn parse_signal(s: &str) -> Result<i32, String> {
-    use std::str::FromStr;
-    if let Ok(n) = s.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(n).map(|s| s as i32).map_err(|_| format!("no signal {n}"));
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    let sig = nix::sys::signal::Signal::from_str(&name).map_err(|_| format!("unknown signal '{s}'"))?;
-    match sig as i32 {
-        libc::SIGKILL | libc::SIGSTOP | libc::SIGCHLD | libc::SIGTERM => {
-            Err(format!("{name} cannot be the reopen signal"))
-        }
-        n => Ok(n),
+/// A number of seconds from 0 to [`Seconds::MAX`]: a duration from the
+/// command line, checked where it enters. `1e19` once overflowed `Instant`
+/// arithmetic and aborted the supervisor; NaN, infinities and negative
+/// numbers mean nothing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Seconds(Duration);
+
+impl Seconds {
+    /// One year (365 days): longer than any timeout or delay means, short
+    /// enough that adding it to any `Instant` cannot overflow.
+    pub(crate) const MAX: u64 = 365 * 24 * 3600;
+
+    pub(crate) fn get(self) -> Duration {
+        self.0
     }
 }
 
-/// Any signal a process can be sent, by name (`QUIT`, `SIGQUIT`, `RTMIN+2`) or number.
-fn parse_any_signal(s: &str) -> Result<i32, String> {
-    let upper = s.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    let sig = if let Ok(n) = name.parse::<i32>() {
-        n
-    } else if let Some(k) = name.strip_prefix("RTMIN") {
-        libc::SIGRTMIN()
-            + k.strip_prefix('+')
-                .unwrap_or(if k.is_empty() { "0" } else { "x" })
-                .parse::<i32>()
-                .map_err(|_| format!("unknown signal '{s}'"))?
-    } else {
-        use std::str::FromStr;
-        nix::sys::signal::Signal::from_str(&format!("SIG{name}")).map_err(|_| format!("unknown signal '{s}'"))? as i32
-    };
-    if !(1..=libc::SIGRTMAX()).contains(&sig) {
-        return Err(format!("no signal {sig} (1 to {})", libc::SIGRTMAX()));
+impl std::str::FromStr for Seconds {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Seconds, String> {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|secs| (0.0..=Seconds::MAX as f64).contains(secs))
+            .map(|secs| Seconds(Duration::from_secs_f64(secs)))
+            .ok_or_else(|| format!("'{s}' is not a number of seconds from 0 to {} (one year)", Seconds::MAX))
     }
-    Ok(sig)
+}
+
+/// The mode of a log detach creates: read and write bits only (at most
+/// 0666). `--log-mode 4755` once made the command's output a setuid-root
+/// executable (root's writes keep the setuid bit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LogMode(u32);
+
+impl LogMode {
+    /// Every bit a log may have.
+    pub(crate) const ALLOWED: u32 = 0o666;
+
+    pub(crate) fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for LogMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<LogMode, String> {
+        let mode = parse_octal(s)?;
+        if mode & !LogMode::ALLOWED != 0 {
+            return Err(format!(
+                "'{s}' is not a log mode: at most 0666 (read and write bits; no execute, setuid, setgid or sticky bit)"
+            ));
+        }
+        Ok(LogMode(mode))
+    }
 }
 
 /// `--success-status 75,SIGUSR1,HUP`: exit statuses (0-255) and signals.
@@ -317,14 +334,22 @@ fn parse_success_status(list: &str) -> Result<SuccessStatus, String> {
         match item.parse::<i32>() {
             Ok(n) if (0..=255).contains(&n) => success.codes.push(n),
             Ok(n) => return Err(format!("exit status {n} is out of range (0 to 255)")),
-            Err(_) => success.signals.push(parse_any_signal(item)?),
+            Err(_) => success.signals.push(item.parse::<Signal>()?.number()),
         }
     }
     Ok(success)
 }
 
 impl Cli {
-    fn into_config(self) -> Config {
+    fn into_config(self) -> crate::Result<Config> {
+        if self.exec && self.restart != RestartWhen::Never {
+            // Checked here, not with clap's conflicts_with: the explicit
+            // default `--restart never` is fine with --exec.
+            let when = self.restart.to_possible_value().map(|v| v.get_name().to_string()).unwrap_or_default();
+            return Err(Error::Usage(format!(
+                "--restart {when} needs a supervisor to restart the command; --exec has none"
+            )));
+        }
         let mode = match (self.foreground, self.exec) {
             (true, _) => Mode::Foreground,
             (_, true) => Mode::Exec,
@@ -346,7 +371,7 @@ impl Cli {
         }
         .chdir(chdir)
         .umask(umask);
-        daemon.log_options.mode = self.log_mode;
+        daemon.log_options.mode = self.log_mode.get();
         let syslog = syslog::Settings {
             socket: self.syslog_socket.or_else(|| self.syslog.then(|| "/dev/log".into())),
             server: self.syslog_server,
@@ -356,7 +381,7 @@ impl Cli {
             stderr_level: self.syslog_stderr_priority,
             buffer: self.log_buffer,
         };
-        Config {
+        Ok(Config {
             syslog,
             daemon,
             mode,
@@ -365,22 +390,22 @@ impl Cli {
             title: self.title,
             notify_passthrough: self.notify_passthrough,
             supervise: SuperviseOptions {
-                reopen_signal: self.reopen_signal,
+                reopen_signal: self.reopen_signal.number(),
                 watch: !self.no_watch,
-                stop_signal: self.stop_signal,
+                stop_signal: self.stop_signal.number(),
                 stop_group: self.stop_group,
                 success: self.success_status.unwrap_or_default(),
-                kill_timeout: self.kill_timeout,
-                drain_timeout: self.drain_timeout,
+                kill_timeout: self.kill_timeout.get(),
+                drain_timeout: self.drain_timeout.map(Seconds::get),
                 log_buffer: self.log_buffer,
                 restart: RestartPolicy {
                     when: self.restart,
-                    delay: self.restart_delay,
-                    max_delay: self.restart_max_delay.max(self.restart_delay),
+                    delay: self.restart_delay.get(),
+                    max_delay: self.restart_max_delay.get().max(self.restart_delay.get()),
                     limit: self.restart_limit,
                 },
             },
-        }
+        })
     }
 }
 
@@ -388,14 +413,19 @@ impl Cli {
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            report(&Error::Usage(one_line(&e)));
+            return ExitCode::from(exit::USAGE);
+        }
         Err(e) => {
+            // --help and --version: on stdout, status 0.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(exit::OK);
         }
     };
     let result = match cli.verb {
         Some(verb) => verb.run(),
-        None => crate::run(cli.into_config()).map(|status| status.clamp(0, 255) as u8),
+        None => cli.into_config().and_then(crate::run).map(|status| status.clamp(0, 255) as u8),
     };
     match result {
         Ok(status) => ExitCode::from(status),
@@ -407,6 +437,21 @@ pub fn main() -> ExitCode {
 }
 
 /// One line, one write: `detach: cannot open log '/x': Permission denied (os error 13)`.
+/// A usage error says so, and where to look: `detach: error: ...` and a hint.
 fn report(e: &Error) {
-    let _ = std::io::stderr().write_all(format!("detach: {e}\n").as_bytes());
+    let text = match e {
+        Error::Usage(msg) => format!("detach: error: {msg}\nTry 'detach --help' for more information.\n"),
+        e => format!("detach: {e}\n"),
+    };
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// clap's message without its usage block and tips, on one line: what is
+/// before the first blank line, its lines joined (a list of missing
+/// arguments is indented on lines of its own).
+fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let head = text.split("\n\n").next().unwrap_or_default();
+    let head = head.trim().strip_prefix("error:").unwrap_or(head).trim();
+    head.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }

@@ -124,7 +124,8 @@ fn ensure_single_threaded() -> Result<()> {
 
 /// Closes every fd above 2 except `keep`: the daemon holds nothing of its
 /// caller's (a listening socket, a terminal, the write end of someone's pipe).
-fn close_fds_except(keep: &[RawFd]) {
+/// `--foreground` calls it too, so that the command never inherits them.
+pub fn close_fds_except(keep: &[RawFd]) {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd > 2).collect();
     keep.sort_unstable();
     let mut lo: u32 = 3;
@@ -153,6 +154,12 @@ fn close_fds_slowly(keep: &[RawFd]) {
     }
 }
 
+/// systemd's socket activation variables (sd_listen_fds(3)). detach does not
+/// pass the sockets on: the command would need LISTEN_PID set to its own pid,
+/// which is known only after the fork, where setting an environment variable
+/// allocates. Socket activation of a command under detach is not supported.
+const SOCKET_ACTIVATION_ENV: [&str; 3] = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"];
+
 /// The command: argv, and who it runs as.
 #[derive(Clone, Debug)]
 pub struct CommandSpec {
@@ -177,6 +184,12 @@ impl CommandSpec {
             // detach is the one that notifies: a command that also did would
             // say READY before detach knows it started.
             cmd.env_remove(crate::notify::ENV);
+        }
+        // Socket activation's fds are closed with the caller's others (see
+        // close_fds_except), and its LISTEN_PID names detach, not the
+        // command: none of it is the command's.
+        for var in SOCKET_ACTIVATION_ENV {
+            cmd.env_remove(var);
         }
         let creds = self.creds.clone();
         let parent = self.term_on_parent_death.then(std::process::id);

@@ -31,6 +31,7 @@ mod reopen;
 mod request;
 mod restart;
 mod run;
+mod sig;
 mod signals;
 mod sink;
 pub mod stdio;
@@ -41,6 +42,7 @@ mod user;
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
@@ -114,8 +116,11 @@ impl Daemon {
     }
 
     /// Mode of the logs detach creates (default 0640, before the umask).
+    /// Only the read and write bits count (`mode & 0o666`): the execute,
+    /// setuid, setgid and sticky bits are dropped, so that a daemon running
+    /// as root can never create its output as a setuid executable.
     pub fn log_mode(mut self, mode: u32) -> Self {
-        self.log_options.mode = mode;
+        self.log_options.mode = mode & LOG_MODE_BITS;
         self
     }
 
@@ -160,9 +165,20 @@ impl Daemon {
     /// back as `Err` to print and exit with ([`Error::exit_code`]).
     ///
     /// Call it before starting any thread: it refuses a multi-threaded process.
+    ///
+    /// When it fails, the caller's process is as it was: its working
+    /// directory and umask are restored, and no pidfile, and no log this call
+    /// created, is left behind.
     pub fn start(self) -> Result<Daemonized> {
-        let mut prep = Prepared::new(&self, None)?;
-        let reporter = daemon::daemonize(&prep.fds(), daemon::Silence::MeansDeath)?;
+        let caller = CallerState::save()?;
+        let mut prep = Prepared::new(&self, None).inspect_err(|_| caller.restore())?;
+        let keep = [prep.fds(), caller.fds()].concat();
+        let reporter = daemon::daemonize(&keep, daemon::Silence::MeansDeath).inspect_err(|_| {
+            prep.undo_in_parent();
+            caller.restore();
+        })?;
+        // In the daemon: the caller's directory is not held open.
+        drop(caller);
         let result =
             prep.write_pidfile(std::process::id()).and_then(|()| prep.install_logs(true)).and_then(|logs| match &prep
                 .creds
@@ -176,10 +192,37 @@ impl Daemon {
                 Ok(Daemonized { pidfile: prep.pidfile.take(), logs })
             }
             Err(e) => {
-                prep.remove_pidfiles();
+                prep.undo();
                 reporter.fail(&e)
             }
         }
+    }
+}
+
+/// The caller's working directory (an open fd, so that it is found again
+/// even if renamed) and umask, put back when [`Daemon::start`] fails.
+struct CallerState {
+    cwd: File,
+    umask: nix::sys::stat::Mode,
+}
+
+impl CallerState {
+    fn save() -> Result<CallerState> {
+        use nix::sys::stat::{Mode, umask};
+        let cwd = File::open(".").map_err(|e| Error::os("cannot open the current directory", e))?;
+        // umask(2) cannot be read without being set: set it back at once.
+        let mask = umask(Mode::from_bits_truncate(0o077));
+        umask(mask);
+        Ok(CallerState { cwd, umask: mask })
+    }
+
+    fn fds(&self) -> Vec<RawFd> {
+        vec![self.cwd.as_raw_fd()]
+    }
+
+    fn restore(&self) {
+        nix::sys::stat::umask(self.umask);
+        let _ = nix::unistd::fchdir(&self.cwd);
     }
 }
 
@@ -210,6 +253,9 @@ impl Drop for Daemonized {
     }
 }
 
+/// The only bits a log detach creates may have: read and write.
+const LOG_MODE_BITS: u32 = 0o666;
+
 /// Everything validated and opened before the first fork, so that every
 /// error reaches the caller's terminal and nothing has started yet.
 struct Prepared {
@@ -222,54 +268,110 @@ struct Prepared {
     child_pidfile: Option<Pidfile>,
     creds: Option<Credentials>,
     devnull: File,
+    /// The logs this start created (path, device and inode): removed if it fails.
+    created_logs: Vec<(PathBuf, (u64, u64))>,
+    /// The pidfiles' absolute paths.
+    pidfile_paths: Vec<PathBuf>,
 }
 
 impl Prepared {
     /// `child_pidfile` is the command's (`--child-pidfile`), which only the
     /// command line has.
     fn new(d: &Daemon, child_pidfile: Option<&Path>) -> Result<Prepared> {
+        check_distinct(d, child_pidfile)?;
         if let Some(mask) = d.umask {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         }
         let creds = user::resolve(d.user.as_deref(), d.group.as_deref())?;
-        let log_options =
-            LogOptions { owner: d.log_owner.as_deref().map(user::resolve_owner).transpose()?, ..d.log_options };
-        let open = |path: &Path| -> Result<(PathBuf, File)> {
-            let path = absolute(path)?;
-            let file =
-                open_log(&path, &log_options).map_err(|err| Error::Create { what: "log", path: path.clone(), err })?;
-            Ok((path, file))
-        };
-        let (stdout, stderr, shared) = match &d.logs {
-            LogPaths { log: Some(log), .. } => (Some(open(log)?), None, true),
-            LogPaths { stdout, stderr, .. } => {
-                (stdout.as_deref().map(open).transpose()?, stderr.as_deref().map(open).transpose()?, false)
-            }
+        let log_options = LogOptions {
+            mode: d.log_options.mode & LOG_MODE_BITS,
+            owner: d.log_owner.as_deref().map(user::resolve_owner).transpose()?,
         };
         let devnull = stdio::open_devnull().map_err(|e| Error::os("cannot open '/dev/null'", e))?;
-        let acquire = |p: Option<&Path>| p.map(|p| absolute(p).and_then(|p| Pidfile::acquire(&p))).transpose();
         let mut prep = Prepared {
             log_options,
-            stdout,
-            stderr,
-            shared,
-            pidfile: acquire(d.pidfile.as_deref())?,
+            stdout: None,
+            stderr: None,
+            shared: d.logs.log.is_some(),
+            pidfile: None,
             child_pidfile: None,
             creds,
             devnull,
+            created_logs: Vec::new(),
+            pidfile_paths: Vec::new(),
         };
-        // From here on, a failure must not leave the pidfiles behind. Every
-        // path is absolute by now, so the chdir cannot change what they name.
-        let rest = acquire(child_pidfile).map(|p| prep.child_pidfile = p).and_then(|()| match &d.chdir {
+        // From here on, a failure must leave nothing behind: no pidfile, no
+        // log this start created.
+        match prep.open_files(d, child_pidfile) {
+            Ok(()) => Ok(prep),
+            Err(e) => {
+                prep.undo();
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the logs, locks the pidfiles, changes directory. Every path is
+    /// absolute by then, so the chdir cannot change what they name.
+    fn open_files(&mut self, d: &Daemon, child_pidfile: Option<&Path>) -> Result<()> {
+        let (out, err) = match &d.logs {
+            LogPaths { log: Some(log), .. } => (Some(log), None),
+            LogPaths { stdout, stderr, .. } => (stdout.as_ref(), stderr.as_ref()),
+        };
+        self.stdout = out.map(|p| self.open_log(p)).transpose()?;
+        self.stderr = err.map(|p| self.open_log(p)).transpose()?;
+        self.pidfile = d.pidfile.as_deref().map(|p| self.acquire(p)).transpose()?;
+        self.child_pidfile = child_pidfile.map(|p| self.acquire(p)).transpose()?;
+        match &d.chdir {
             Some(dir) => std::env::set_current_dir(dir)
                 .map_err(|e| Error::os(format!("cannot change directory to '{}'", dir.display()), e)),
             None => Ok(()),
-        });
-        match rest {
-            Ok(()) => Ok(prep),
-            Err(e) => {
-                prep.remove_pidfiles();
-                Err(e)
+        }
+    }
+
+    /// Opens a log, remembering whether this start created it.
+    fn open_log(&mut self, path: &Path) -> Result<(PathBuf, File)> {
+        let path = absolute(path)?;
+        let existed = std::fs::symlink_metadata(&path).is_ok();
+        let file =
+            open_log(&path, &self.log_options).map_err(|err| Error::Create { what: "log", path: path.clone(), err })?;
+        if !existed && let Ok(meta) = file.metadata() {
+            self.created_logs.push((path.clone(), (meta.dev(), meta.ino())));
+        }
+        Ok((path, file))
+    }
+
+    fn acquire(&mut self, path: &Path) -> Result<Pidfile> {
+        let path = absolute(path)?;
+        let pidfile = Pidfile::acquire(&path)?;
+        self.pidfile_paths.push(path);
+        Ok(pidfile)
+    }
+
+    /// A start failed: removes the pidfiles this process holds and the logs
+    /// this start created, while they are still empty (a log that already
+    /// existed is never touched; one the command wrote to is kept).
+    fn undo(&mut self) {
+        self.remove_pidfiles();
+        for (path, id) in self.created_logs.drain(..) {
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| (m.dev(), m.ino()) == id && m.len() == 0) {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// The first parent's side of a start that failed in the daemon: what
+    /// the daemon may not have been able to remove (after `--user` dropped
+    /// its privileges, say). A pidfile the daemon rewrote is removed only
+    /// once its lock is free (its holder gone), so a detach started since
+    /// keeps its own.
+    fn undo_in_parent(&mut self) {
+        self.undo();
+        for path in &self.pidfile_paths {
+            if std::fs::symlink_metadata(path).is_ok()
+                && let Ok(stale) = Pidfile::acquire(path)
+            {
+                stale.remove();
             }
         }
     }
@@ -328,4 +430,53 @@ impl Prepared {
 
 fn absolute(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).map_err(|e| Error::os(format!("cannot resolve '{}'", path.display()), e))
+}
+
+/// Refuses two of the log, stdout, stderr, pidfile and child pidfile paths
+/// that name one file: `--log X --pidfile X` once wrote the log into the
+/// pidfile. Compared as absolute paths, as their directory's real path plus
+/// their name (a symlinked directory, `./x` and `x`), and, for files that
+/// exist, by device and inode (a hard link or a symlink to the same file).
+fn check_distinct(d: &Daemon, child_pidfile: Option<&Path>) -> Result<()> {
+    let named = [
+        ("--log", d.logs.log.as_deref()),
+        ("--stdout", d.logs.stdout.as_deref()),
+        ("--stderr", d.logs.stderr.as_deref()),
+        ("--pidfile", d.pidfile.as_deref()),
+        ("--child-pidfile", child_pidfile),
+    ];
+    let files: Vec<(&str, &Path, FileKey)> =
+        named.into_iter().filter_map(|(opt, p)| Some((opt, p?, FileKey::of(p?)))).collect();
+    for (i, (a, path, key)) in files.iter().enumerate() {
+        if let Some((b, _, _)) = files[..i].iter().find(|(_, _, k)| k.same(key)) {
+            return Err(Error::Usage(format!("{b} and {a} name the same file '{}'", path.display())));
+        }
+    }
+    Ok(())
+}
+
+/// What tells two paths apart, as far as it can be known before opening.
+struct FileKey {
+    absolute: Option<PathBuf>,
+    resolved: Option<PathBuf>,
+    id: Option<(u64, u64)>,
+}
+
+impl FileKey {
+    fn of(path: &Path) -> FileKey {
+        let absolute = std::path::absolute(path).ok();
+        let resolved = absolute.as_deref().and_then(|a| {
+            let dir = std::fs::canonicalize(a.parent()?).ok()?;
+            Some(dir.join(a.file_name()?))
+        });
+        let id = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        FileKey { absolute, resolved, id }
+    }
+
+    fn same(&self, other: &FileKey) -> bool {
+        fn eq<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+            a.is_some() && a == b
+        }
+        eq(&self.absolute, &other.absolute) || eq(&self.resolved, &other.resolved) || eq(&self.id, &other.id)
+    }
 }

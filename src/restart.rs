@@ -192,7 +192,7 @@ impl Backoff {
         if !wanted {
             return Next::Stop;
         }
-        if ran > self.policy.max_delay {
+        if ran > self.max_delay() {
             // A run that lasted: the service works, the streak is over.
             self.delay = self.policy.delay;
             self.streak = 0;
@@ -202,10 +202,22 @@ impl Backoff {
         }
         self.streak += 1;
         let delay = self.delay;
-        self.delay = (self.delay * 2).min(self.policy.max_delay);
+        self.delay = self.delay.saturating_mul(2).min(self.max_delay()).max(FLOOR);
         Next::Restart { n: self.streak, delay }
     }
+
+    /// The policy's maximum, but never below [`FLOOR`]: with 0 every run
+    /// would count as long, reset the delay to 0, and spin.
+    fn max_delay(&self) -> Duration {
+        self.policy.max_delay.max(FLOOR)
+    }
 }
+
+/// The least delay between two restarts after the first of a streak, so that
+/// `--restart-delay 0` (an immediate first restart) never turns into a loop
+/// of thousands of restarts a second (4,863 in 3 s, before): 0, then 0.1 s,
+/// 0.2 s, 0.4 s... up to the maximum.
+pub const FLOOR: Duration = Duration::from_millis(100);
 
 #[cfg(test)]
 mod tests {
@@ -228,6 +240,45 @@ mod tests {
             .collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(b.next(true, Duration::from_secs(2)), Next::Restart { n: 1, delay: Duration::from_millis(100) });
+    }
+
+    #[test]
+    fn a_zero_delay_restarts_once_at_once_then_backs_off_from_the_floor() {
+        let mut b = Backoff::new(Policy {
+            when: When::Always,
+            delay: Duration::ZERO,
+            max_delay: Duration::from_secs(1),
+            limit: None,
+        });
+        let delays: Vec<_> = (0..7)
+            .map(|_| match b.next(true, QUICK) {
+                Next::Restart { delay, .. } => delay.as_millis(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(delays, [0, 100, 200, 400, 800, 1000, 1000]);
+    }
+
+    #[test]
+    fn a_zero_max_delay_still_backs_off_and_quick_runs_do_not_reset_it() {
+        let mut b =
+            Backoff::new(Policy { when: When::Always, delay: Duration::ZERO, max_delay: Duration::ZERO, limit: None });
+        let delays: Vec<_> = (0..4)
+            .map(|_| match b.next(true, Duration::from_millis(50)) {
+                Next::Restart { delay, .. } => delay.as_millis(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(delays, [0, 100, 100, 100]);
+    }
+
+    #[test]
+    fn a_huge_delay_saturates_instead_of_overflowing() {
+        let mut b =
+            Backoff::new(Policy { when: When::Always, delay: Duration::MAX, max_delay: Duration::MAX, limit: None });
+        for _ in 0..3 {
+            assert!(matches!(b.next(true, QUICK), Next::Restart { delay: Duration::MAX, .. }));
+        }
     }
 
     #[test]

@@ -64,13 +64,14 @@ pub fn run(config: Config) -> Result<i32> {
     };
     match config.mode {
         Mode::Exec => {
-            let reporter = daemon::daemonize(&prep.fds(), Silence::MeansExec)?;
+            let reporter = daemon::daemonize(&prep.fds(), Silence::MeansExec).inspect_err(|_| prep.undo_in_parent())?;
             let err = exec_command(&mut prep, &spec);
-            prep.remove_pidfiles();
+            prep.undo();
             reporter.fail(&err)
         }
         Mode::Daemon => {
-            let reporter = daemon::daemonize(&[prep.fds(), keep].concat(), Silence::MeansDeath)?;
+            let reporter = daemon::daemonize(&[prep.fds(), keep].concat(), Silence::MeansDeath)
+                .inspect_err(|_| prep.undo_in_parent())?;
             // Report to the first parent once the command has been exec'd,
             // or why it was not; then supervise.
             match start_supervisor(&config, &mut prep, &spec, syslog, true) {
@@ -79,14 +80,15 @@ pub fn run(config: Config) -> Result<i32> {
                     Ok(finish(supervisor, prep))
                 }
                 Err(e) => {
-                    prep.remove_pidfiles();
+                    prep.undo();
                     reporter.fail(&e)
                 }
             }
         }
         Mode::Foreground => {
-            let supervisor =
-                start_supervisor(&config, &mut prep, &spec, syslog, false).inspect_err(|_| prep.remove_pidfiles())?;
+            // The caller's other fds are not the command's (nor ours).
+            daemon::close_fds_except(&[prep.fds(), keep].concat());
+            let supervisor = start_supervisor(&config, &mut prep, &spec, syslog, false).inspect_err(|_| prep.undo())?;
             Ok(finish(supervisor, prep))
         }
     }

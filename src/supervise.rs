@@ -362,7 +362,7 @@ impl Supervisor {
             _ if !ran => format!("'{program}' did not start"),
             Ending::Killed { signal, core } => {
                 let core = if core { " (core dumped)" } else { "" };
-                format!("'{program}' was killed by {}{core}", signal_name(signal))
+                format!("'{program}' was killed by SIG{}{core}", crate::sig::name(signal))
             }
             Ending::Exited(n) => format!("'{program}' exited with status {n}"),
         };
@@ -506,13 +506,4 @@ impl Supervisor {
 fn deadline(after: Duration) -> Instant {
     let now = Instant::now();
     now.checked_add(after).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
-}
-
-/// `SIGTERM`, or `SIGRTMIN+3` for a real-time signal.
-pub fn signal_name(sig: i32) -> String {
-    match nix::sys::signal::Signal::try_from(sig) {
-        Ok(s) => s.as_str().to_owned(),
-        Err(_) if sig >= libc::SIGRTMIN() => format!("SIGRTMIN+{}", sig - libc::SIGRTMIN()),
-        Err(_) => format!("signal {sig}"),
-    }
 }

@@ -3,6 +3,7 @@
 mod core;
 mod docs;
 mod faults;
+mod hardening;
 mod library;
 mod restart;
 mod stopping;

@@ -127,7 +127,9 @@ fn each_restart_line_comes_between_the_runs_it_separates() {
             if line.ends_with("; restart 1 in 0.0 s") {
                 expected_restart = 1;
             }
-            let want = format!("detach: 'sh' exited with status 3; restart {expected_restart} in 0.0 s");
+            // 0.02 s, then the 0.1 s floor.
+            let delay = if expected_restart == 1 { "0.0" } else { "0.1" };
+            let want = format!("detach: 'sh' exited with status 3; restart {expected_restart} in {delay} s");
             assert_eq!(line, want, "{text}");
             expected_restart += 1;
             want_run = true;
@@ -307,9 +309,14 @@ fn limit_gives_n_plus_one_runs_and_the_last_status_without_a_log() {
     assert_eq!(out.code(), Some(7), "{out:?}");
     assert_eq!(out.stdout, "run\nrun\nrun\nrun\n", "not 4 runs: {out:?}");
     // Without a log, detach's own lines go to its stderr.
-    let restart = |k| format!("detach: 'sh' exited with status 7; restart {k} in 0.0 s");
-    let expected =
-        [restart(1), restart(2), restart(3), "detach: 'sh' exited with status 7; giving up after 3 restarts".into()];
+    let restart = |k, delay| format!("detach: 'sh' exited with status 7; restart {k} in {delay} s");
+    // 0.01 s, then doubling from the 0.1 s floor.
+    let expected = [
+        restart(1, "0.0"),
+        restart(2, "0.1"),
+        restart(3, "0.2"),
+        "detach: 'sh' exited with status 7; giving up after 3 restarts".into(),
+    ];
     assert_eq!(out.stderr.lines().collect::<Vec<_>>(), expected, "{out:?}");
 }
 
@@ -494,7 +501,7 @@ fn a_restart_that_cannot_exec_is_reported_and_counts_as_a_failed_run() {
     let own = [
         format!("detach: '{prog}' exited with status 1; restart 1 in 0.0 s"),
         cannot.clone(),
-        format!("detach: '{prog}' did not start; restart 2 in 0.0 s"),
+        format!("detach: '{prog}' did not start; restart 2 in 0.1 s"),
         cannot,
         format!("detach: '{prog}' did not start; giving up after 2 restarts"),
     ];
