@@ -4,6 +4,7 @@ mod core;
 mod docs;
 mod faults;
 mod library;
+mod paths;
 mod restart;
 mod supervise;
 mod syslog;

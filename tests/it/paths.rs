@@ -1,0 +1,127 @@
+//! Issue 13, items 4 and 14: where root may write a log. A user who controls a directory on
+//! the log's path swaps a directory below it for a symlink to a root-only directory; the
+//! supervisor (root) must never create, write or chown a file there. Root's own symlinks
+//! (`/var/log -> /data/log`) and a log directory owned by the service's user keep working.
+
+use crate::util::{DEADLINE, Guard, TICKER, detach, is_root, read, s, signal, start, ticks, wait_for_text, wait_until};
+use std::fs;
+use std::os::unix::fs::{PermissionsExt, lchown, symlink};
+use std::path::{Path, PathBuf};
+
+/// nobody's uid and gid.
+fn nobody() -> (u32, u32) {
+    let user = nix::unistd::User::from_name("nobody").expect("getpwnam").expect("user nobody exists");
+    (user.uid.as_raw(), user.gid.as_raw())
+}
+
+/// A root-only directory `secret` (0700) and a directory `home` owned by nobody holding
+/// `logs/`: the attack's layout. Returns (home, secret).
+fn attack_layout(g: &Guard) -> (PathBuf, PathBuf) {
+    let (uid, gid) = nobody();
+    let (home, secret) = (g.path("home"), g.path("secret"));
+    fs::create_dir(&secret).unwrap();
+    fs::set_permissions(&secret, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::create_dir_all(home.join("logs")).unwrap();
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
+    std::os::unix::fs::chown(home.join("logs"), Some(uid), Some(gid)).unwrap();
+    (home, secret)
+}
+
+/// What nobody can do in its home: put a symlink of its own where a directory was.
+fn swap_for_symlink(dir: &Path, aside: &Path, target: &Path) {
+    let (uid, gid) = nobody();
+    fs::rename(dir, aside).unwrap();
+    symlink(target, dir).unwrap();
+    lchown(dir, Some(uid), Some(gid)).unwrap();
+}
+
+#[test]
+fn a_user_swapping_a_log_directory_for_a_symlink_never_makes_root_write_through_it() {
+    if !is_root("a_user_swapping_a_log_directory_for_a_symlink_never_makes_root_write_through_it") {
+        return;
+    }
+    let g = Guard::new();
+    let (home, secret) = attack_layout(&g);
+    let log = home.join("logs/app.log");
+    let (started, _) = start(&g, &["--log", s(&log), "--log-owner", "nobody"], &["sh", "-c", TICKER]);
+    wait_for_text(&log, "tick 1\n");
+    let aside = home.join("logs.old");
+    swap_for_symlink(&home.join("logs"), &aside, &secret);
+    // No signal: the watch notices that the path names nothing and, one interval later,
+    // reopens. Either the reopen is refused (and says so in the old file) or it created the
+    // log in the root-only directory.
+    let planted = secret.join("app.log");
+    let refused = |text: &str| text.contains("detach: cannot reopen");
+    let decided = wait_until(|| planted.exists() || refused(&read(&aside.join("app.log"))), DEADLINE);
+    assert!(decided, "the watch never reopened: {:?}", read(&aside.join("app.log")));
+    assert!(!planted.exists(), "root created {} through nobody's symlink", planted.display());
+    let text = read(&aside.join("app.log"));
+    let why = format!("refusing the symlink '{}'", home.join("logs").display());
+    assert!(text.contains(&why), "the warning does not say why: {text:?}");
+    // The pump goes on into the old file, and HUP is refused the same way.
+    signal(started.sup, libc::SIGHUP);
+    let n = ticks(&text).len();
+    assert!(wait_until(|| ticks(&read(&aside.join("app.log"))).len() > n + 5, DEADLINE), "lines stopped");
+    assert!(fs::read_dir(&secret).unwrap().next().is_none(), "something was created in {}", secret.display());
+    signal(started.sup, libc::SIGTERM);
+    started.wait_exit(&aside.join("app.log"));
+}
+
+#[test]
+fn a_log_path_through_a_users_symlink_is_refused_at_start() {
+    if !is_root("a_log_path_through_a_users_symlink_is_refused_at_start") {
+        return;
+    }
+    let g = Guard::new();
+    let (home, secret) = attack_layout(&g);
+    swap_for_symlink(&home.join("logs"), &home.join("logs.old"), &secret);
+    let log = home.join("logs/app.log");
+    let pidfile = g.pidfile("p.pid");
+    let out =
+        g.run(detach().arg("--pidfile").arg(&pidfile).args(["--log", s(&log), "--", "sleep", "30"]).arg(g.marker()));
+    assert_eq!(out.code(), Some(73), "{out:?}");
+    assert!(out.stderr.contains("refusing the symlink"), "{out:?}");
+    assert!(fs::read_dir(&secret).unwrap().next().is_none(), "something was created in {}", secret.display());
+    assert!(!pidfile.exists());
+}
+
+/// `/var/log -> /data/log`, set up by root in directories only root can change: followed at
+/// start and by every reopen.
+#[test]
+fn a_symlink_root_placed_in_a_root_only_directory_is_followed() {
+    let g = Guard::new();
+    let (data, link) = (g.path("data"), g.path("varlog"));
+    fs::create_dir(&data).unwrap();
+    symlink(&data, &link).unwrap();
+    let log = link.join("app.log");
+    let (started, _) = start(&g, &["--log", s(&log)], &["sh", "-c", TICKER]);
+    wait_for_text(&data.join("app.log"), "tick 1\n");
+    fs::rename(data.join("app.log"), data.join("app.log.1")).unwrap();
+    signal(started.sup, libc::SIGHUP);
+    wait_for_text(&data.join("app.log"), "tick ");
+    signal(started.sup, libc::SIGTERM);
+    started.wait_exit(&data.join("app.log"));
+}
+
+/// `/var/log/app/` owned by the service's user, with `--user`: the common layout.
+#[test]
+fn a_log_directory_owned_by_the_service_user_keeps_working() {
+    if !is_root("a_log_directory_owned_by_the_service_user_keeps_working") {
+        return;
+    }
+    let g = Guard::new();
+    let (uid, gid) = nobody();
+    let dir = g.path("app");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    let log = dir.join("app.log");
+    let (started, _) = start(&g, &["--user", "nobody", "--log", s(&log)], &["sh", "-c", TICKER]);
+    wait_for_text(&log, "tick 1\n");
+    fs::rename(&log, dir.join("app.log.1")).unwrap();
+    signal(started.sup, libc::SIGHUP);
+    wait_for_text(&log, "tick ");
+    signal(started.sup, libc::SIGTERM);
+    started.wait_exit(&log);
+    assert!(!read(&log).contains("detach: "), "{:?}", read(&log));
+}
