@@ -144,7 +144,10 @@ impl Sink {
         }
         if self.backlog.is_clear() {
             let n = self.write_some(data, now);
-            self.backlog.push(data[n..].to_vec());
+            if n < data.len() {
+                // A line cut short stays whole: its rest is never dropped.
+                self.backlog.push_cut(data, n);
+            }
         } else {
             self.backlog.push(data.to_vec());
             if self.backlog.may_try(now) {
@@ -258,6 +261,10 @@ impl Sink {
                 // Another file: what detach writes there starts a line
                 // (reopening the same file keeps where its last line ended).
                 self.written_line_end |= self.log.id() != old;
+                if self.log.id() != old {
+                    // The rest of a line cut short cannot follow its start.
+                    self.backlog.abandon_cut();
+                }
                 self.reopen_error = None;
                 self.missing_since = None;
                 // A new file may take what the old one would not.
