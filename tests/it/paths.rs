@@ -6,6 +6,7 @@
 use crate::util::{DEADLINE, Guard, TICKER, detach, is_root, read, s, signal, start, ticks, wait_for_text, wait_until};
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, lchown, symlink};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
 /// nobody's uid and gid.
@@ -124,4 +125,40 @@ fn a_log_directory_owned_by_the_service_user_keeps_working() {
     signal(started.sup, libc::SIGTERM);
     started.wait_exit(&log);
     assert!(!read(&log).contains("detach: "), "{:?}", read(&log));
+}
+
+/// Issue 13, item 14: each HUP sends RELOADING and READY to systemd's notify socket; once a
+/// socket nobody reads was full, the send blocked and the supervisor stopped pumping.
+#[test]
+fn a_notify_socket_nobody_reads_never_stops_the_pump() {
+    let g = Guard::new();
+    let (log, sock) = (g.path("app.log"), g.path("notify.sock"));
+    let _unread = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    let script = format!("trap 'echo got-USR1' USR1; {TICKER}");
+    let (mut child, _, err) = g.spawn(detach().env("NOTIFY_SOCKET", &sock).args([
+        "--foreground",
+        "--log",
+        s(&log),
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]));
+    let sup = child.id() as i32;
+    wait_for_text(&log, "tick 1\n");
+    // The loop takes HUP before USR1 (signal order): once the trap has echoed, the HUP sent
+    // before it was handled, its two datagrams sent or refused.
+    let usr1s = || read(&log).matches("got-USR1\n").count();
+    for k in 1..=40 {
+        signal(sup, libc::SIGHUP);
+        signal(sup, libc::SIGUSR1);
+        assert!(wait_until(|| usr1s() == k, DEADLINE), "the pump stopped after HUP {k}: {:?}", read(&err));
+    }
+    let n = ticks(&read(&log)).len();
+    assert!(wait_until(|| ticks(&read(&log)).len() > n + 5, DEADLINE), "lines stopped");
+    signal(sup, libc::SIGTERM);
+    let status = crate::util::wait_child(&mut child, || format!("detach did not exit: {}", read(&err)));
+    // 143, or a death by TERM itself: the command's end either way.
+    let by_term = status.code() == Some(143) || status.signal() == Some(libc::SIGTERM);
+    assert!(by_term, "{status:?}: {}", read(&err));
 }
