@@ -162,3 +162,34 @@ fn a_notify_socket_nobody_reads_never_stops_the_pump() {
     let by_term = status.code() == Some(143) || status.signal() == Some(libc::SIGTERM);
     assert!(by_term, "{status:?}: {}", read(&err));
 }
+
+/// Prints the parent-death signal the process holds (prctl PR_GET_PDEATHSIG, 2).
+const PDEATHSIG_PROBE: &str =
+    "import ctypes; s = ctypes.c_int(-1); ctypes.CDLL(None).prctl(2, ctypes.byref(s)); print('pdeathsig=%d' % s.value)";
+
+/// Issue 13, item 6, the documented limit: the kernel clears the parent-death signal when a
+/// process changes its credentials. With `--user`, detach sets it after the switch, so the
+/// command holds TERM (and `kill -9` of the supervisor ends it: faults.rs tests that); a
+/// command that switches by itself (setpriv, su, gosu) has lost it, and would run on after a
+/// `kill -9` of the supervisor. If this ever fails, the README's "Orphans and stopping" is wrong.
+#[test]
+fn pdeathsig_is_kept_with_user_and_lost_when_the_command_switches_users_itself() {
+    if !is_root("pdeathsig_is_kept_with_user_and_lost_when_the_command_switches_users_itself") {
+        return;
+    }
+    let g = Guard::new();
+    // Not the PATH's python3: nobody may not reach it (pyenv under /root).
+    let probe = ["/usr/bin/python3", "-c", PDEATHSIG_PROBE];
+    let run = |name: &str, opts: &[&str], argv: &[&str]| {
+        let log = g.path(name);
+        let out = g.run(detach().args(["--foreground", "--log", s(&log)]).args(opts).arg("--").args(argv));
+        assert_eq!(out.code(), Some(0), "{out:?}: {:?}", read(&log));
+        read(&log)
+    };
+    assert_eq!(run("user.log", &["--user", "nobody"], &probe), format!("pdeathsig={}\n", libc::SIGTERM));
+    let setpriv = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups"];
+    let itself = [&setpriv[..], &probe[..]].concat();
+    assert_eq!(run("setpriv.log", &[], &itself), "pdeathsig=0\n", "the kernel kept it: update the README");
+    // Before the switch, the command holds it too: the switch alone clears it.
+    assert_eq!(run("root.log", &[], &probe), format!("pdeathsig={}\n", libc::SIGTERM));
+}
