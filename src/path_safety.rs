@@ -139,13 +139,20 @@ impl Walk {
 }
 
 /// `O_PATH|O_NOFOLLOW`: a handle on the entry itself, symlink or not, that
-/// grants nothing but a place to walk from (open(2)).
+/// grants nothing but a place to walk from (open(2)). A directory is opened
+/// with `O_DIRECTORY` first: unlike a bare `O_PATH` open, that triggers an
+/// automount (x-systemd.automount on /data, say), which the walk must enter.
 fn open_path(dir: Option<&OwnedFd>, name: &OsStr) -> io::Result<OwnedFd> {
     let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    Ok(match dir {
-        Some(dir) => openat(dir.as_fd(), name, flags, Mode::empty())?,
-        None => open(name, flags, Mode::empty())?,
-    })
+    let open_with = |flags| match dir {
+        Some(dir) => openat(dir.as_fd(), name, flags, Mode::empty()),
+        None => open(name, flags, Mode::empty()),
+    };
+    match open_with(flags | OFlag::O_DIRECTORY) {
+        // Not a directory: a symlink, or something the caller refuses.
+        Err(nix::errno::Errno::ENOTDIR) => Ok(open_with(flags)?),
+        other => Ok(other?),
+    }
 }
 
 /// Root, or the user the supervisor runs as.
