@@ -16,6 +16,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const RETRY_FIRST: Duration = Duration::from_millis(10);
 /// The longest wait between two retries.
 const RETRY_MAX: Duration = Duration::from_secs(1);
+/// What one queued chunk costs besides its bytes (its `Vec`, its slot in the
+/// queue, the allocator's rounding), counted against the bound: so 4 MiB of
+/// one-byte chunks cannot cost twenty times the memory of 4 MiB of lines.
+pub const CHUNK_COST: usize = 64;
 
 /// What was dropped, why, and when.
 #[derive(Clone, Debug)]
@@ -75,22 +79,59 @@ impl Backlog {
         self.queue.is_empty() && self.loss.is_none()
     }
 
-    /// Queues `data` behind what waits. While the bound is exceeded, drops
-    /// the oldest chunk that is neither started (its rest must follow what
-    /// was written of it: a TCP frame, a line) nor a marker; a chunk bigger
-    /// than the bound may be dropped itself.
+    /// Queues `data` behind what waits. While the bound is exceeded (bytes,
+    /// plus [`CHUNK_COST`] per chunk), drops the oldest chunk that is neither
+    /// started (its rest must follow what was written of it: a TCP frame, a
+    /// line) nor a marker; a chunk bigger than the bound may be dropped itself.
     pub fn push(&mut self, data: Vec<u8>) {
         if data.is_empty() {
             return;
         }
         self.bytes += data.len();
         self.queue.push_back(Chunk { data, keep: false });
-        while self.bytes > self.limit {
+        while self.bytes + self.queue.len() * CHUNK_COST > self.limit {
             let started = usize::from(self.offset > 0);
             let Some(i) = self.queue.iter().skip(started).position(|c| !c.keep) else { break };
             let chunk = self.queue.remove(i + started).expect("an index found above");
             self.bytes -= chunk.data.len();
             self.count_lost(chunk.data.len() as u64, 1);
+        }
+    }
+
+    /// Queues what is left of `data` once its first `written` bytes were
+    /// written, nothing waiting. The rest of the line cut short stays at the
+    /// head as a chunk started (never dropped: a line torn by a full disk is
+    /// completed before any marker); the lines after it are queued as usual.
+    pub fn push_cut(&mut self, data: &[u8], written: usize) {
+        if written == 0 || written >= data.len() || !self.queue.is_empty() {
+            return self.push(data[written.min(data.len())..].to_vec());
+        }
+        let line_end = data[written..].iter().position(|&c| c == b'\n').map_or(data.len(), |i| written + i + 1);
+        self.bytes += line_end - written;
+        self.offset = written;
+        self.queue.push_back(Chunk { data: data[..line_end].to_vec(), keep: false });
+        self.push(data[line_end..].to_vec());
+    }
+
+    /// The rest of a line cut short cannot follow its beginning (the log
+    /// was reopened onto another file): it is dropped and counted, so that
+    /// the new file starts with a whole line; the lines after it stay. (The
+    /// rest of a marker stays: it is no output of the command's to count.)
+    pub fn abandon_cut(&mut self) {
+        if self.offset == 0 {
+            return;
+        }
+        let Some(front) = self.queue.front_mut().filter(|c| !c.keep) else { return };
+        let rest = &front.data[self.offset..];
+        let line_end = rest.iter().position(|&c| c == b'\n').map_or(rest.len(), |i| i + 1);
+        let after = rest[line_end..].to_vec();
+        self.bytes -= line_end;
+        self.count_lost(line_end as u64, 1);
+        self.offset = 0;
+        if after.is_empty() {
+            self.queue.pop_front();
+        } else if let Some(front) = self.queue.front_mut() {
+            front.data = after;
         }
     }
 
@@ -255,16 +296,17 @@ mod tests {
 
     #[test]
     fn drops_the_oldest_past_the_bound() {
-        let mut b = Backlog::new(12);
+        // Room for 12 bytes in two chunks.
+        let mut b = Backlog::new(12 + 2 * CHUNK_COST);
         b.failed("disk full".into(), Instant::now());
         b.push(b"aaaa\n".to_vec());
         b.advance(2); // "aa" written, "aa\n" left: it stays, to end its line
         b.push(b"bbbb\n".to_vec());
-        b.push(b"cccc\n".to_vec()); // 3 + 5 + 5 > 12: b's chunk goes
+        b.push(b"cccc\n".to_vec()); // 3 + 5 + 5 > 12, in three: b's chunk goes
         let loss = b.take_loss().expect("a loss");
         assert_eq!((loss.bytes, loss.items, loss.why.as_str()), (5, 1, "disk full"));
         b.push_next(b"marker\n".to_vec()); // after the started chunk
-        b.push(b"dddd\n".to_vec()); // 3 + 5 + 7 + 5 > 12: c goes, then d, never the marker
+        b.push(b"dddd\n".to_vec()); // 3 + 5 + 7 + 5 in four: c goes, then d, never the marker
         let rest: Vec<&[u8]> = b.fronts(9).collect();
         assert_eq!(rest, [&b"aa\n"[..], b"marker\n"]);
         b.advance(3 + 5);
@@ -272,5 +314,38 @@ mod tests {
         b.advance(2);
         assert_eq!(b.take_loss().map(|l| (l.bytes, l.items)), Some((10, 2)));
         assert!(b.is_clear());
+    }
+
+    /// Issue 13, item 14: 4 MiB of one-byte chunks cost far more than 4 MiB.
+    #[test]
+    fn many_tiny_chunks_are_bounded_by_their_bookkeeping_too() {
+        let limit = 64 * 1024;
+        let mut b = Backlog::new(limit);
+        b.failed("disk full".into(), Instant::now());
+        for _ in 0..100_000 {
+            b.push(vec![b'x']);
+        }
+        assert!(b.chunks() <= limit / CHUNK_COST, "{} chunks held under a bound of {limit} bytes", b.chunks());
+        assert!(b.chunks() > limit / CHUNK_COST / 2, "{} chunks: the bound is too strict", b.chunks());
+        let loss = b.take_loss().expect("a loss");
+        assert_eq!(loss.bytes as usize + b.fronts(usize::MAX).map(<[u8]>::len).sum::<usize>(), 100_000);
+    }
+
+    /// Issue 13, item 16: the rest of a line cut by a full disk is kept, whatever the bound.
+    #[test]
+    fn the_rest_of_a_line_cut_short_is_never_dropped() {
+        let mut b = Backlog::new(0);
+        b.failed("disk full".into(), Instant::now());
+        b.push_cut(b"aaaa\nbbbb\ncccc\n", 2); // "aa" written
+        b.push(b"dddd\n".to_vec());
+        let rest: Vec<&[u8]> = b.fronts(9).collect();
+        assert_eq!(rest, [&b"aa\n"[..]], "the rest of the cut line went, or more stayed");
+        assert_eq!(b.take_loss().map(|l| l.bytes), Some(15));
+        // Reopened onto another file: that rest cannot follow its start, and is counted.
+        let mut b = Backlog::new(1 << 20);
+        b.push_cut(b"aaaa\nbbbb\n", 2);
+        b.abandon_cut();
+        assert_eq!(b.fronts(9).collect::<Vec<_>>(), [&b"bbbb\n"[..]]);
+        assert_eq!(b.take_loss().map(|l| (l.bytes, l.items)), Some((3, 1)));
     }
 }

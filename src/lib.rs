@@ -26,6 +26,7 @@ mod daemon;
 pub mod error;
 mod lines;
 mod notify;
+mod path_safety;
 mod pidfile;
 mod reopen;
 mod request;

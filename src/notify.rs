@@ -28,11 +28,17 @@ impl Notifier {
             Some(name) => SocketAddr::from_abstract_name(name).ok()?,
             None => SocketAddr::from_pathname(&path).ok()?,
         };
-        Some(Notifier { socket: UnixDatagram::unbound().ok()?, addr })
+        let socket = UnixDatagram::unbound().ok()?;
+        // The send happens inside the supervisor's loop: a systemd that does
+        // not read (stuck, or a socket someone else bound) must never stop
+        // the pump. A full queue makes the send fail with EAGAIN instead.
+        socket.set_nonblocking(true).ok()?;
+        Some(Notifier { socket, addr })
     }
 
-    /// Sends `state` (newline-separated assignments). Best effort: systemd
-    /// going away must never harm the service.
+    /// Sends `state` (newline-separated assignments), never blocking. Best
+    /// effort: systemd going away, or not reading, must never harm the
+    /// service; a state it did not take is lost.
     pub fn send(&self, state: &str) {
         let _ = self.socket.send_to_addr(state.as_bytes(), &self.addr);
     }
@@ -43,5 +49,35 @@ impl Notifier {
             .map(|t| t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000)
             .unwrap_or(0);
         self.send(&format!("RELOADING=1\nMONOTONIC_USEC={now}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Issue 13, item 14: a notify socket nobody reads fills up after a few datagrams, and a
+    /// blocking send then stopped the supervisor's loop for good.
+    #[test]
+    fn a_notify_socket_nobody_reads_never_blocks_the_sender() {
+        let dir = std::env::temp_dir().join(format!("detach-notify-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let path = dir.join("notify.sock");
+        let _unread = UnixDatagram::bind(&path).unwrap();
+        let notifier = Notifier::new(path.into_os_string()).expect("a notifier");
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            for _ in 0..1000 {
+                notifier.send("READY=1");
+            }
+            done.send(()).unwrap();
+        });
+        // Only detects a hang: 1000 sends that do not block take microseconds.
+        let sent = finished.recv_timeout(Duration::from_secs(30));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(sent.is_ok(), "send blocked on a notify socket nobody reads");
     }
 }

@@ -55,7 +55,9 @@ impl Sink {
         }
         if self.backlog.is_clear() {
             let n = self.write_some(data, now);
-            self.backlog.push(data[n..].to_vec());
+            if n < data.len() {
+                self.backlog.push_cut(data, n);
+            }
         } else {
             self.backlog.push(data.to_vec());
             if self.backlog.may_try(now) {
@@ -170,6 +172,10 @@ impl Sink {
                 // Another file: what detach writes there starts a line
                 // (reopening the same file keeps where its last line ended).
                 self.written_line_end |= self.log.id() != old;
+                if self.log.id() != old {
+                    // The rest of a line cut short belongs to the old file.
+                    self.backlog.abandon_cut();
+                }
                 self.reopen_errors.clear();
                 self.missing_since = None;
                 // A new file may take what the old one would not.

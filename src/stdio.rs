@@ -9,8 +9,10 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use crate::path_safety;
 
 /// How log files are created.
 #[derive(Clone, Copy, Debug)]
@@ -30,26 +32,27 @@ impl Default for LogOptions {
 /// Opens `path` for appending, the way a log must be opened by a process that
 /// may run as root in a directory others can write to.
 ///
-/// O_APPEND (never truncated; every write lands at the end, even beside
-/// another writer), O_CLOEXEC (std's default), O_NOFOLLOW (a symlink planted
-/// at the path is refused with ELOOP), O_NONBLOCK (opening a FIFO planted
-/// there does not block us; cleared again below). Only a regular file with a
-/// single link is accepted: a hard link to another file (say /etc/shadow)
-/// planted in the log directory is refused.
+/// The directory is found by [`path_safety::open_parent`], which follows no
+/// symlink that a user other than root could have placed (README, "Where logs
+/// may live"); the file is then opened in it with O_APPEND (never truncated;
+/// every write lands at the end, even beside another writer), O_CLOEXEC,
+/// O_NOFOLLOW (a symlink planted at the path is refused with ELOOP),
+/// O_NONBLOCK (opening a FIFO planted there does not block us; cleared again
+/// below). Only a regular file with a single link is accepted: a hard link to
+/// another file (say /etc/shadow) planted in the log directory is refused.
 pub fn open_log(path: &Path, opts: &LogOptions) -> io::Result<File> {
-    let base = |create_new: bool| {
-        let mut o = OpenOptions::new();
-        o.append(true)
-            .create_new(create_new)
-            .mode(opts.mode)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY);
-        o
-    };
+    use nix::fcntl::{OFlag, openat};
+    let (dir, name) = path_safety::open_parent(path)?;
+    let flags =
+        OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    // Read and write bits only: a log is never executable, setuid, setgid or sticky.
+    let mode = nix::sys::stat::Mode::from_bits_truncate(opts.mode & 0o666);
     // Try to create it first, so that we know whether --log-owner applies.
-    let (file, created) = match base(true).open(path) {
-        Ok(f) => (f, true),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (base(false).open(path)?, false),
-        Err(e) => return Err(e),
+    let created = openat(&dir, name.as_os_str(), flags | OFlag::O_CREAT | OFlag::O_EXCL, mode);
+    let (file, created) = match created {
+        Ok(fd) => (File::from(fd), true),
+        Err(nix::errno::Errno::EEXIST) => (File::from(openat(&dir, name.as_os_str(), flags, mode)?), false),
+        Err(e) => return Err(e.into()),
     };
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {

@@ -292,7 +292,7 @@ fn disk_full(test: &str, log_buffer: &str, bound: usize, phases: (u64, u64, u64)
     assert_eq!(markers.len(), 1, "one marker, and no other line of detach's: at {markers:?}");
     let (head, rest) = data.split_at(markers[0]);
     let (kept, dropped, tail) = check_gap(head, rest, &w.stream, (full_since, freed_at));
-    assert_eq!(while_full.len(), kept, "the log held {} bytes while full, {kept} before the marker", while_full.len());
+    assert_whole_lines_before_marker(head, &w.stream, while_full.len());
     let held = tail - (w.bytes(w.c) - w.bytes(w.b));
     println!("kept {kept} bytes, dropped {dropped}, then held {held} and phase 3 (bound {bound})");
     assert!(kept >= w.bytes(w.a), "lines written before the fault are missing");
@@ -308,6 +308,48 @@ fn disk_full_drops_the_oldest_past_the_bound_and_says_how_much_once_space_is_bac
     // Phase 2: 4 MB, more than the pipe (1 MiB), the line buffer and the backlog together,
     // so the writer finishes only if the supervisor keeps reading.
     disk_full("disk_full_drops_the_oldest_past_the_bound", "256K", 256 << 10, (100, 40_100, 40_200), true);
+}
+
+/// The log before the marker: the output's beginning, whole lines only; a line the disk cut
+/// while full (`while_full` bytes were in the log) was completed, and nothing else added.
+fn assert_whole_lines_before_marker(head: &[u8], stream: &[u8], while_full: usize) {
+    let whole = stream.starts_with(head) && head.ends_with(b"\n");
+    let end = String::from_utf8_lossy(&head[head.len().saturating_sub(2 * WIDTH)..]);
+    assert!(whole, "a torn line before the marker: the log there ends with {end:?}");
+    assert!(
+        while_full <= head.len() && head.len() - while_full < WIDTH,
+        "{} bytes while full, {} before the marker",
+        while_full,
+        head.len()
+    );
+}
+
+/// Issue 13, item 16: the rest of a line cut by the disk filling was dropped first, leaving a
+/// torn fragment before the marker.
+#[test]
+fn a_line_cut_by_a_full_disk_is_completed_before_the_marker() {
+    let g = Guard::new();
+    let Some(tmp) = Tmpfs::mount(&g, "a_line_cut_by_a_full_disk_is_completed_before_the_marker", "fs", "1m") else {
+        return;
+    };
+    // Phase 2: 200 KB against a 64 KiB backlog, so that lines are dropped.
+    let w = Phased::start(&g, &tmp.path("app.log"), &["--log-buffer", "64K"], (100, 2_100, 2_200));
+    w.wait_phase1(&g);
+    let filler = tmp.fill();
+    let full_since = SystemTime::now();
+    w.run_phase2(&g);
+    let while_full = fs::read(&w.log).unwrap();
+    assert!(!while_full.ends_with(b"\n"), "the disk filled at a line's end: no line was cut");
+    let freed_at = SystemTime::now();
+    fs::remove_file(&filler).unwrap();
+    wait_for_text(&w.log, "detach: dropped");
+    w.finish(&g);
+    let data = fs::read(&w.log).unwrap();
+    let markers = find_all(&data, b"detach: ");
+    assert_eq!(markers.len(), 1, "one marker, and no other line of detach's: at {markers:?}");
+    let (head, rest) = data.split_at(markers[0]);
+    assert_whole_lines_before_marker(head, &w.stream, while_full.len());
+    check_gap(head, rest, &w.stream, (full_since, freed_at));
 }
 
 #[test]
@@ -335,11 +377,12 @@ fn reopen_onto_another_file_system_during_disk_full_writes_the_marker_first() {
     let old = fs::read(&w.log).unwrap();
     // The full tmpfs leaves the path (the supervisor's fd keeps it alive): the path now names
     // nothing, in a directory of the test's own file system, with room.
-    let reopened_at = SystemTime::now();
     tmp.unmount();
     assert!(!w.log.exists());
     signal(w.sup, libc::SIGHUP);
     wait_for_text(&w.log, "detach: dropped");
+    // The rest of the old file's cut line is dropped by the reopen itself.
+    let reopened_at = SystemTime::now();
     w.finish(&g);
     let new = fs::read(&w.log).unwrap();
     assert!(find_all(&old, b"detach: ").is_empty(), "a line of detach's in the full file");

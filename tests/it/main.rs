@@ -5,6 +5,7 @@ mod docs;
 mod faults;
 mod hardening;
 mod library;
+mod paths;
 mod restart;
 mod stopping;
 mod supervise;
