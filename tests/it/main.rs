@@ -4,6 +4,7 @@ mod core;
 mod docs;
 mod faults;
 mod library;
+mod real_systemd;
 mod restart;
 mod supervise;
 mod syslog;
