@@ -57,7 +57,6 @@ root() {
   local mnt=$share/mnt
   local new=$mnt/root
   mount --make-rprivate /
-  hostname "$name"
 
   # The host's root, copy-on-write: lower /, upper and work dirs on a tmpfs.
   mkdir -p "$mnt"
