@@ -6,6 +6,7 @@ mod faults;
 mod hardening;
 mod library;
 mod paths;
+mod real_systemd;
 mod restart;
 mod stopping;
 mod supervise;
