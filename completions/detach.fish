@@ -48,7 +48,7 @@ complete -c detach -n "__fish_detach_needs_command" -l stop-signal -d 'Signal a 
 complete -c detach -n "__fish_detach_needs_command" -l success-status -d 'Exit statuses and signal names, comma-separated, that also count as clean: not restarted by --restart on-failure, and detach then exits 0 (systemd\'s SuccessExitStatus=)' -r
 complete -c detach -n "__fish_detach_needs_command" -l kill-timeout -d 'After the stop signal, seconds to wait before the command\'s process group gets KILL' -r
 complete -c detach -n "__fish_detach_needs_command" -l drain-timeout -d 'After the command exits, seconds to keep draining output of its orphans [default: no limit]' -r
-complete -c detach -n "__fish_detach_needs_command" -l restart -d 'Restart the command when it exits: never, on-failure (non-zero exit or a signal detach did not send), or always (unless detach is stopping)' -r -f -a "never\t'Never restart (the default)'
+complete -c detach -n "__fish_detach_needs_command" -l restart -d 'Restart the command when it exits: never, on-failure (as systemd\'s Restart=on-failure: not after exit 0, a death by HUP, INT, TERM or PIPE, or a --success-status ending), or always (unless detach is stopping)' -r -f -a "never\t'Never restart (the default)'
 on-failure\t'After an unclean ending, as systemd\'s Restart=on-failure: not after exit 0, a death by HUP, INT, TERM or PIPE, or a --success-status one'
 always\t'After every exit, unless detach is stopping'"
 complete -c detach -n "__fish_detach_needs_command" -l restart-delay -d 'Seconds before a restart; doubles after each run shorter than --restart-max-delay. With 0 the first restart is immediate, and the next ones wait 0.1 s, 0.2 s, 0.4 s...' -r

@@ -180,8 +180,9 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS")]
     drain_timeout: Option<Seconds>,
 
-    /// Restart the command when it exits: never, on-failure (non-zero exit or a signal detach
-    /// did not send), or always (unless detach is stopping)
+    /// Restart the command when it exits: never, on-failure (as systemd's Restart=on-failure: not
+    /// after exit 0, a death by HUP, INT, TERM or PIPE, or a --success-status ending), or always
+    /// (unless detach is stopping)
     #[arg(long, value_name = "WHEN", default_value = "never", value_enum)]
     restart: RestartWhen,
 
