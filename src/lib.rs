@@ -28,7 +28,7 @@ mod lines;
 mod notify;
 mod pidfile;
 mod reopen;
-#[allow(dead_code)] // until the verbs and the supervisor use it (same change set)
+#[allow(dead_code)] // decode and answer: the supervisor's side (same change set)
 mod request;
 mod restart;
 mod run;
