@@ -8,8 +8,8 @@
 //! signal goes through it. A child pidfile (`--child-pidfile`) names the
 //! command, locked by its supervisor: its pid is believed only while it is a
 //! live child of the lock holder. Run as root, a verb also refuses a pidfile
-//! that a less privileged user could have replaced (the file, or a directory
-//! on its path, writable by a user other than root and the holder).
+//! that another user could have replaced (the file, or a directory on its
+//! path, not root's or writable by others).
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -203,7 +203,7 @@ fn look(path: &Path) -> std::result::Result<Option<Found>, Untrusted> {
     if pidfile::lock_state(&opened.file).map_err(unreadable)? != Lock::Held(holder.pid) {
         return Ok(None);
     }
-    opened.check_trust(holder.pid)?;
+    opened.check_trust()?;
     let named = match text {
         Some(pid) if pid == holder.pid => Named::Holder,
         Some(pid) => match Proc::open(pid) {
@@ -275,39 +275,34 @@ fn owner_mode(fd: &OwnedFd, path: &Path) -> io::Result<(PathBuf, u32, u32)> {
 }
 
 impl Opened {
-    /// For a verb run as root: the pidfile and every directory above it must
-    /// be out of reach of any user but root and the holder's (OpenSSH's
-    /// StrictModes): owned by one of them, and not writable by group or
-    /// others, except a sticky directory (/tmp), where others cannot rename
-    /// what they do not own. A user who can replace the pidfile could
-    /// otherwise make root's verb signal a process of its choosing.
-    fn check_trust(&self, holder: i32) -> std::result::Result<(), Untrusted> {
+    /// For a verb run as root (OpenSSH's StrictModes, logrotate's insecure
+    /// parent check): the pidfile and every directory above it must be
+    /// root's, and writable by neither group nor others, except a sticky
+    /// directory (/tmp), where others cannot rename what they do not own.
+    /// A user who could replace the pidfile could otherwise plant one locked
+    /// by a process of its own, and root's verb would report on or stop that
+    /// process instead of the daemon. A verb run by another user needs no
+    /// such check: the kernel lets it signal only what that user could.
+    fn check_trust(&self) -> std::result::Result<(), Untrusted> {
         // SAFETY: geteuid(2) cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return Ok(());
         }
-        let Some(uid) = proc_uid(holder) else { return Ok(()) }; // gone: nothing will be signalled
         let meta = self.file.metadata().map_err(|e| Untrusted(format!("cannot read pidfile: {e}")))?;
         let file = (self.path.clone(), meta.uid(), meta.mode());
         let checked = self.dirs.iter().map(|d| (d, true)).chain([(&file, false)]);
         for ((path, owner, mode), is_dir) in checked {
             let what = if is_dir { "directory" } else { "pidfile" };
-            if *owner != 0 && *owner != uid {
-                return Err(Untrusted(format!(
-                    "not trusting pidfile '{}': {what} '{}' belongs to uid {owner}, neither root nor its daemon's \
-                     (uid {uid})",
-                    self.path.display(),
-                    path.display()
-                )));
+            let untrusted = |why: String| {
+                let (pidfile, path) = (self.path.display(), path.display());
+                Untrusted(format!("not trusting pidfile '{pidfile}': {what} '{path}' {why}; run the verb as that user"))
+            };
+            if *owner != 0 {
+                return Err(untrusted(format!("belongs to uid {owner}, not root")));
             }
             let sticky = is_dir && mode & libc::S_ISVTX != 0;
             if mode & 0o022 != 0 && !sticky {
-                return Err(Untrusted(format!(
-                    "not trusting pidfile '{}': {what} '{}' is writable by group or others (mode {:o})",
-                    self.path.display(),
-                    path.display(),
-                    mode & 0o7777
-                )));
+                return Err(untrusted(format!("is writable by group or others (mode {:o})", mode & 0o7777)));
             }
         }
         Ok(())
@@ -555,12 +550,6 @@ fn deadline(timeout: Duration) -> Instant {
 fn stat_field(pid: i32, n: usize) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     stat.rsplit_once(')')?.1.split_whitespace().nth(n).map(str::to_string)
-}
-
-/// The effective uid of `pid`.
-fn proc_uid(pid: i32) -> Option<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn children_of(pid: i32) -> Vec<i32> {

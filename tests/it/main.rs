@@ -4,6 +4,7 @@ mod core;
 mod docs;
 mod faults;
 mod library;
+mod pidfiles;
 mod restart;
 mod supervise;
 mod syslog;
