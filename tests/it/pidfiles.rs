@@ -274,7 +274,7 @@ fn status_of_a_child_pidfile_names_the_command_and_its_supervisor() {
 fn verbs_racing_a_start_over_a_stale_pidfile_never_fail_it_nor_remove_its_pidfile() {
     let g = Guard::new();
     let pidfile = g.pidfile("p.pid");
-    for round in 0..20 {
+    for round in 0..40 {
         fs::write(&pidfile, "999999\n").unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let verbs = {
