@@ -193,6 +193,9 @@ fn look(path: &Path) -> std::result::Result<Option<Found>, Untrusted> {
     let Some(opened) = open_walking(path).map_err(unreadable)? else { return Ok(Some(Found::Absent)) };
     let text = pidfile::read_pid(&opened.file);
     let holder = match pidfile::lock_state(&opened.file).map_err(unreadable)? {
+        // Unlocked because a new pidfile was just renamed over this one (a
+        // child pidfile, rewritten at each run): look at the new one.
+        Lock::Free if !opened.is_at_path() => return Ok(None),
         Lock::Free => return Ok(Some(Found::Stale(text))),
         Lock::Unnamed => return Ok(None),
         Lock::Held(pid) => pid,
@@ -275,6 +278,14 @@ fn owner_mode(fd: &OwnedFd, path: &Path) -> io::Result<(PathBuf, u32, u32)> {
 }
 
 impl Opened {
+    /// Whether the path still names the file we opened.
+    fn is_at_path(&self) -> bool {
+        match (self.file.metadata(), std::fs::symlink_metadata(&self.path)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+
     /// For a verb run as root (OpenSSH's StrictModes, logrotate's insecure
     /// parent check): the pidfile and every directory above it must be
     /// root's, and writable by neither group nor others, except a sticky
