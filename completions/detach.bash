@@ -22,6 +22,12 @@ _detach() {
             detach,reopen)
                 cmd="detach__subcmd__reopen"
                 ;;
+            detach,restart)
+                cmd="detach__subcmd__restart"
+                ;;
+            detach,signal)
+                cmd="detach__subcmd__signal"
+                ;;
             detach,status)
                 cmd="detach__subcmd__status"
                 ;;
@@ -33,6 +39,12 @@ _detach() {
                 ;;
             detach__subcmd__help,reopen)
                 cmd="detach__subcmd__help__subcmd__reopen"
+                ;;
+            detach__subcmd__help,restart)
+                cmd="detach__subcmd__help__subcmd__restart"
+                ;;
+            detach__subcmd__help,signal)
+                cmd="detach__subcmd__help__subcmd__signal"
                 ;;
             detach__subcmd__help,status)
                 cmd="detach__subcmd__help__subcmd__status"
@@ -47,7 +59,7 @@ _detach() {
 
     case "${cmd}" in
         detach)
-            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --help --version status reopen stop help"
+            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --help --version status reopen stop restart signal help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -173,7 +185,7 @@ _detach() {
             return 0
             ;;
         detach__subcmd__help)
-            opts="status reopen stop help"
+            opts="status reopen stop restart signal help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -201,6 +213,34 @@ _detach() {
             return 0
             ;;
         detach__subcmd__help__subcmd__reopen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        detach__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        detach__subcmd__help__subcmd__signal)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -243,7 +283,7 @@ _detach() {
             return 0
             ;;
         detach__subcmd__reopen)
-            opts="-h --pidfile --signal --help"
+            opts="-h --pidfile --signal --wait --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -254,6 +294,54 @@ _detach() {
                     return 0
                     ;;
                 --signal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        detach__subcmd__restart)
+            opts="-h --pidfile --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pidfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        detach__subcmd__signal)
+            opts="-h --pidfile --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pidfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -62,19 +62,31 @@ complete -c detach -n "__fish_detach_needs_command" -l stop-group -d 'Send the s
 complete -c detach -n "__fish_detach_needs_command" -l notify-passthrough -d 'Under systemd Type=notify: let the command notify systemd itself (NOTIFY_SOCKET is passed to it; needs NotifyAccess=all) instead of detach sending READY=1 once it was exec\'d'
 complete -c detach -n "__fish_detach_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c detach -n "__fish_detach_needs_command" -s V -l version -d 'Print version'
-complete -c detach -n "__fish_detach_needs_command" -a "status" -d 'Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs), 1 (dead, pidfile left), 3 (not running), 4 (pidfile unreadable)'
-complete -c detach -n "__fish_detach_needs_command" -a "reopen" -d 'Make the daemon of PIDFILE reopen its logs (logrotate\'s postrotate). Exit 0 once delivered, 7 when not running'
-complete -c detach -n "__fish_detach_needs_command" -a "stop" -d 'Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its pidfile removed'
+complete -c detach -n "__fish_detach_needs_command" -a "status" -d 'Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs), 1 (dead, pidfile left), 3 (not running; for a child pidfile, also between two runs), 4 (pidfile unreadable or not trusted)'
+complete -c detach -n "__fish_detach_needs_command" -a "reopen" -d 'Make the daemon of PIDFILE reopen its logs (logrotate\'s postrotate). Exit 0 once delivered (with --wait: once the supervisor confirmed it), 1 no answer in time, 4 pidfile not trusted or the daemon takes no requests (--exec), 7 not running'
+complete -c detach -n "__fish_detach_needs_command" -a "stop" -d 'Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its pidfile removed (also when it was not running), 1 if it would not die, 4 pidfile not trusted'
+complete -c detach -n "__fish_detach_needs_command" -a "restart" -d 'Make the supervisor of PIDFILE stop its command and start it again, in place. Exit 0 once the new run has been exec\'d, 1 no answer in time, 4 pidfile not trusted or no supervisor (--exec), 7 not running; the supervisor\'s error otherwise'
+complete -c detach -n "__fish_detach_needs_command" -a "signal" -d 'Make the supervisor of PIDFILE send SIG (name or number) to its command. Exit 0 once sent, 1 no answer in time, 4 pidfile not trusted or no supervisor (--exec), 7 not running; the supervisor\'s error otherwise (ESRCH: no command running)'
 complete -c detach -n "__fish_detach_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c detach -n "__fish_detach_using_subcommand status" -l pidfile -r -F
 complete -c detach -n "__fish_detach_using_subcommand status" -s h -l help -d 'Print help'
 complete -c detach -n "__fish_detach_using_subcommand reopen" -l pidfile -r -F
-complete -c detach -n "__fish_detach_using_subcommand reopen" -l signal -d 'The daemon\'s --reopen-signal' -r
+complete -c detach -n "__fish_detach_using_subcommand reopen" -l signal -d 'The daemon\'s --reopen-signal (not used with --wait)' -r
+complete -c detach -n "__fish_detach_using_subcommand reopen" -l timeout -d 'With --wait, seconds to wait for the answer' -r
+complete -c detach -n "__fish_detach_using_subcommand reopen" -l wait -d 'Ask the supervisor to reopen, and return once it says it has'
 complete -c detach -n "__fish_detach_using_subcommand reopen" -s h -l help -d 'Print help'
 complete -c detach -n "__fish_detach_using_subcommand stop" -l pidfile -r -F
 complete -c detach -n "__fish_detach_using_subcommand stop" -l timeout -d 'Seconds to wait after TERM before KILL (above the daemon\'s --kill-timeout)' -r
 complete -c detach -n "__fish_detach_using_subcommand stop" -s h -l help -d 'Print help'
-complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop help" -f -a "status" -d 'Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs), 1 (dead, pidfile left), 3 (not running), 4 (pidfile unreadable)'
-complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop help" -f -a "reopen" -d 'Make the daemon of PIDFILE reopen its logs (logrotate\'s postrotate). Exit 0 once delivered, 7 when not running'
-complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop help" -f -a "stop" -d 'Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its pidfile removed'
-complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c detach -n "__fish_detach_using_subcommand restart" -l pidfile -r -F
+complete -c detach -n "__fish_detach_using_subcommand restart" -l timeout -d 'Seconds to wait for the new run (above the daemon\'s --kill-timeout)' -r
+complete -c detach -n "__fish_detach_using_subcommand restart" -s h -l help -d 'Print help'
+complete -c detach -n "__fish_detach_using_subcommand signal" -l pidfile -r -F
+complete -c detach -n "__fish_detach_using_subcommand signal" -l timeout -d 'Seconds to wait for the supervisor\'s answer' -r
+complete -c detach -n "__fish_detach_using_subcommand signal" -s h -l help -d 'Print help'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop restart signal help" -f -a "status" -d 'Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs), 1 (dead, pidfile left), 3 (not running; for a child pidfile, also between two runs), 4 (pidfile unreadable or not trusted)'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop restart signal help" -f -a "reopen" -d 'Make the daemon of PIDFILE reopen its logs (logrotate\'s postrotate). Exit 0 once delivered (with --wait: once the supervisor confirmed it), 1 no answer in time, 4 pidfile not trusted or the daemon takes no requests (--exec), 7 not running'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop restart signal help" -f -a "stop" -d 'Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its pidfile removed (also when it was not running), 1 if it would not die, 4 pidfile not trusted'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop restart signal help" -f -a "restart" -d 'Make the supervisor of PIDFILE stop its command and start it again, in place. Exit 0 once the new run has been exec\'d, 1 no answer in time, 4 pidfile not trusted or no supervisor (--exec), 7 not running; the supervisor\'s error otherwise'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop restart signal help" -f -a "signal" -d 'Make the supervisor of PIDFILE send SIG (name or number) to its command. Exit 0 once sent, 1 no answer in time, 4 pidfile not trusted or no supervisor (--exec), 7 not running; the supervisor\'s error otherwise (ESRCH: no command running)'
+complete -c detach -n "__fish_detach_using_subcommand help; and not __fish_seen_subcommand_from status reopen stop restart signal help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -97,23 +97,40 @@ struct QueuedInfo {
     _rest: [u64; 12],
 }
 
+impl QueuedInfo {
+    fn new(sig: i32, value: u64) -> QueuedInfo {
+        QueuedInfo {
+            signo: sig,
+            errno: 0,
+            code: libc::SI_QUEUE,
+            _align: 0,
+            pid: std::process::id() as i32,
+            // SAFETY: getuid(2) cannot fail.
+            uid: unsafe { libc::getuid() },
+            value,
+            _rest: [0; 12],
+        }
+    }
+}
+
 /// Sends `sig` with `value` to the process of `pidfd`, as sigqueue(3) does.
 pub fn send_queued(pidfd: BorrowedFd, sig: i32, value: u64) -> io::Result<()> {
-    let info = QueuedInfo {
-        signo: sig,
-        errno: 0,
-        code: libc::SI_QUEUE,
-        _align: 0,
-        pid: std::process::id() as i32,
-        // SAFETY: getuid(2) cannot fail.
-        uid: unsafe { libc::getuid() },
-        value,
-        _rest: [0; 12],
-    };
+    let info = QueuedInfo::new(sig, value);
     // SAFETY: pidfd_send_signal(2) reads 128 bytes of siginfo from `info`,
     // which is exactly that size and lives across the call.
     let r =
         unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, &info as *const QueuedInfo, 0) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// [`send_queued`] by pid, for kernels without pidfds (before 5.3): the
+/// caller checks the pid's start time just before, which leaves a window the
+/// pidfd closes.
+pub fn send_queued_to_pid(pid: i32, sig: i32, value: u64) -> io::Result<()> {
+    let info = QueuedInfo::new(sig, value);
+    // SAFETY: rt_sigqueueinfo(2) reads 128 bytes of siginfo from `info`, as
+    // above.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, pid, sig, &info as *const QueuedInfo) };
     if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
@@ -133,11 +150,23 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 /// The supervisor's answer to the verb `pid` that started at `start_time`:
 /// 0 when done, else an errno. Best effort: a verb that gave up is gone.
 pub fn answer(pid: i32, start_time: u64, outcome: i32) {
-    let Ok(pidfd) = pidfd_open(pid) else { return };
-    // The pidfd was opened first: if the process it names has the verb's
-    // start time, it is the verb, and stays so while we hold the pidfd.
-    if self::start_time(pid) == Some(start_time) {
-        let _ = send_queued(std::os::fd::AsFd::as_fd(&pidfd), ANSWER_SIGNAL, outcome as u32 as u64);
+    let value = outcome as u32 as u64;
+    match pidfd_open(pid) {
+        // The pidfd was opened first: if the process it names has the verb's
+        // start time, it is the verb, and stays so while we hold the pidfd.
+        Ok(pidfd) => {
+            if self::start_time(pid) == Some(start_time) {
+                let _ = send_queued(std::os::fd::AsFd::as_fd(&pidfd), ANSWER_SIGNAL, value);
+            }
+        }
+        // No pidfds (kernel before 5.3): check, then send by pid. SIGURG is
+        // ignored by default, so the narrow window harms nobody.
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => {
+            if self::start_time(pid) == Some(start_time) {
+                let _ = send_queued_to_pid(pid, ANSWER_SIGNAL, value);
+            }
+        }
+        Err(_) => {}
     }
 }
 

@@ -67,7 +67,8 @@ impl Launcher {
     /// run (it stays locked, so no one else takes it meanwhile).
     pub fn clear_pidfile(&mut self) {
         if let Some(p) = &mut self.child_pidfile {
-            p.clear();
+            // Best effort: the verbs also refuse a pid that is no child.
+            let _ = p.clear();
         }
     }
 

@@ -6,6 +6,7 @@ mod faults;
 mod hardening;
 mod library;
 mod paths;
+mod pidfiles;
 mod real_systemd;
 mod restart;
 mod stopping;
