@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_detach_global_optspecs
-    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
+    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough start-seconds= ready= ready-timeout= h/help V/version
 end
 
 function __fish_detach_needs_command
@@ -54,6 +54,9 @@ always\t'After every exit, unless detach is stopping'"
 complete -c detach -n "__fish_detach_needs_command" -l restart-delay -d 'Seconds before a restart; doubles after each run shorter than --restart-max-delay. With 0 the first restart is immediate, and the next ones wait 0.1 s, 0.2 s, 0.4 s...' -r
 complete -c detach -n "__fish_detach_needs_command" -l restart-max-delay -d 'Most seconds between restarts; a run that lasts longer resets the delay and the count' -r
 complete -c detach -n "__fish_detach_needs_command" -l restart-limit -d 'Give up after N restarts in a row (N+1 runs), with the last run\'s status' -r
+complete -c detach -n "__fish_detach_needs_command" -l start-seconds -d 'Started means still running SECONDS after its exec (supervisord\'s startsecs); with --ready, SECONDS after it was ready. Before that, detach waits, and an exit is a failure' -r
+complete -c detach -n "__fish_detach_needs_command" -l ready -d 'Started means ready: notify (READY=1 on a NOTIFY_SOCKET of detach\'s own), line:REGEX (a line of output matches), tcp:[HOST:]PORT or unix:PATH (a connect succeeds)' -r
+complete -c detach -n "__fish_detach_needs_command" -l ready-timeout -d 'Not ready this many seconds after its exec: stop the command and exit 124' -r
 complete -c detach -n "__fish_detach_needs_command" -l foreground -d 'Do not fork or detach: supervise in the foreground, exit with the command\'s status'
 complete -c detach -n "__fish_detach_needs_command" -l exec -d 'Daemonize and exec the command itself: no supervisor, so no log reopening'
 complete -c detach -n "__fish_detach_needs_command" -l no-watch -d 'Do not check once a second whether a log was moved or deleted'

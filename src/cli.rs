@@ -10,6 +10,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::control;
 use crate::error::{Error, exit};
+use crate::ready;
 use crate::restart::SuccessStatus;
 use crate::sig::{ReopenSignal, Signal};
 use crate::syslog;
@@ -204,6 +205,20 @@ pub struct Cli {
     #[arg(long)]
     notify_passthrough: bool,
 
+    /// Started means still running SECONDS after its exec (supervisord's startsecs); with
+    /// --ready, SECONDS after it was ready. Before that, detach waits, and an exit is a failure
+    #[arg(long, value_name = "SECONDS", conflicts_with = "exec", help_heading = "Knowing it started")]
+    start_seconds: Option<Seconds>,
+
+    /// Started means ready: notify (READY=1 on a NOTIFY_SOCKET of detach's own), line:REGEX (a line
+    /// of output matches), tcp:[HOST:]PORT or unix:PATH (a connect succeeds)
+    #[arg(long, value_name = "KIND", conflicts_with = "exec", help_heading = "Knowing it started")]
+    ready: Option<ready::Check>,
+
+    /// Not ready this many seconds after its exec: stop the command and exit 124
+    #[arg(long, value_name = "SECONDS", default_value = "90", help_heading = "Knowing it started")]
+    ready_timeout: Seconds,
+
     /// The command to run, and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -391,6 +406,18 @@ impl Cli {
                 "--restart {when} needs a supervisor to restart the command; --exec has none"
             )));
         }
+        if self.notify_passthrough && matches!(self.ready, Some(ready::Check::Notify)) {
+            return Err(Error::Usage(
+                "--ready notify gives the command a NOTIFY_SOCKET of detach's own; --notify-passthrough gives it systemd's".into(),
+            ));
+        }
+        let logged = self.log.is_some() || self.stdout.is_some() || self.stderr.is_some();
+        let syslogged = self.syslog || self.syslog_socket.is_some() || self.syslog_server.is_some();
+        if self.foreground && !logged && !syslogged && matches!(self.ready, Some(ready::Check::Line(_))) {
+            return Err(Error::Usage(
+                "--ready line: reads the command's output, which --foreground without --log, --stdout, --stderr or syslog leaves to the caller".into(),
+            ));
+        }
         let mode = match (self.foreground, self.exec) {
             (true, _) => Mode::Foreground,
             (_, true) => Mode::Exec,
@@ -430,6 +457,11 @@ impl Cli {
             child_pidfile: self.child_pidfile,
             title: self.title,
             notify_passthrough: self.notify_passthrough,
+            ready: ready::Options {
+                check: self.ready,
+                start_seconds: self.start_seconds.map(Seconds::get),
+                timeout: self.ready_timeout.get(),
+            },
             supervise: SuperviseOptions {
                 reopen_signal: self.reopen_signal.number(),
                 watch: !self.no_watch,

@@ -35,13 +35,17 @@ impl Reporter {
 
     /// Hands `err` to the first parent, which prints it and exits with its
     /// code; then ends this process.
-    pub fn fail(mut self, err: &Error) -> ! {
+    pub fn fail(self, err: &Error) -> ! {
         let code = err.exit_code();
-        let mut msg = vec![code];
+        self.report_failure(err);
+        std::process::exit(code.into())
+    }
+
+    /// Hands `err` to the first parent, and goes on.
+    pub fn report_failure(mut self, err: &Error) {
+        let mut msg = vec![err.exit_code()];
         msg.extend_from_slice(err.to_string().as_bytes());
         let _ = self.pipe.write_all(&msg);
-        drop(self.pipe);
-        std::process::exit(code.into())
     }
 }
 
@@ -167,6 +171,8 @@ pub struct CommandSpec {
     pub creds: Option<Credentials>,
     /// Leave NOTIFY_SOCKET to the command (it notifies systemd itself).
     pub keep_notify_socket: bool,
+    /// detach's own NOTIFY_SOCKET for the command (`--ready notify`).
+    pub notify_socket: Option<std::path::PathBuf>,
     /// The command gets TERM when the process that started it dies (the
     /// supervisor, killed with KILL): see [`term_on_parent_death`].
     pub term_on_parent_death: bool,
@@ -180,10 +186,12 @@ impl CommandSpec {
     fn command(&self) -> Command {
         let mut cmd = Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..]);
-        if !self.keep_notify_socket {
+        match &self.notify_socket {
+            Some(path) => drop(cmd.env(crate::notify::ENV, path)),
             // detach is the one that notifies: a command that also did would
             // say READY before detach knows it started.
-            cmd.env_remove(crate::notify::ENV);
+            None if !self.keep_notify_socket => drop(cmd.env_remove(crate::notify::ENV)),
+            None => {}
         }
         // Socket activation's fds are closed with the caller's others (see
         // close_fds_except), and its LISTEN_PID names detach, not the

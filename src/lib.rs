@@ -28,6 +28,7 @@ mod lines;
 mod notify;
 mod path_safety;
 mod pidfile;
+mod ready;
 mod reopen;
 mod request;
 mod restart;
@@ -35,6 +36,7 @@ mod run;
 mod sig;
 mod signals;
 mod sink;
+mod started;
 pub mod stdio;
 mod stream;
 mod supervise;
@@ -50,6 +52,7 @@ pub use error::{Error, Result};
 pub use reopen::{Reopener, reopen_on_signal};
 pub use restart::{Policy as RestartPolicy, When as RestartWhen};
 pub use run::{Config, Mode, run};
+pub use started::StartReport;
 pub use stdio::{LogOptions, LogTarget, Redirect, open_log, redirect};
 pub use supervise::Options as SuperviseOptions;
 
@@ -171,6 +174,27 @@ impl Daemon {
     /// directory and umask are restored, and no pidfile, and no log this call
     /// created, is left behind.
     pub fn start(self) -> Result<Daemonized> {
+        let (daemon, report) = self.start_deferred()?;
+        report.ready();
+        Ok(daemon)
+    }
+
+    /// [`Daemon::start`], but the caller's process keeps waiting until the
+    /// daemon says it is ready ([`StartReport::ready`]: it exits 0) or why it
+    /// is not ([`StartReport::fail`]: it prints the error and exits with its
+    /// code), so that a server that daemonizes itself can bind its port, load
+    /// its configuration, and only then let the shell or init script go on.
+    ///
+    /// ```no_run
+    /// let (daemon, report) = detach::Daemon::new().log("/var/log/app.log").start_deferred()?;
+    /// match std::net::TcpListener::bind("127.0.0.1:8080") {
+    ///     Ok(_listener) => report.ready(), // the caller exits 0
+    ///     Err(e) => report.fail(&detach::Error::os("cannot bind 127.0.0.1:8080", e)),
+    /// }
+    /// # drop(daemon);
+    /// # Ok::<(), detach::Error>(())
+    /// ```
+    pub fn start_deferred(self) -> Result<(Daemonized, StartReport)> {
         let caller = CallerState::save()?;
         let mut prep = Prepared::new(&self, None).inspect_err(|_| caller.restore())?;
         let keep = [prep.fds(), caller.fds()].concat();
@@ -188,10 +212,7 @@ impl Daemon {
                 None => Ok(logs),
             });
         match result {
-            Ok(logs) => {
-                reporter.success();
-                Ok(Daemonized { pidfile: prep.pidfile.take(), logs })
-            }
+            Ok(logs) => Ok((Daemonized { pidfile: prep.pidfile.take(), logs }, StartReport::new(reporter))),
             Err(e) => {
                 prep.undo();
                 reporter.fail(&e)

@@ -11,8 +11,9 @@ use nix::unistd::pipe2;
 use crate::daemon::{self, CommandSpec, Silence};
 use crate::error::{Error, Result};
 use crate::notify::Notifier;
+use crate::ready::{self, NotifySocket};
 use crate::restart::{Ending, Launcher, Output};
-use crate::supervise::{self, Outputs, Signals, Sink, Stream, Supervisor};
+use crate::supervise::{self, Outcome, Outputs, Signals, Sink, Start, Stream, Supervisor};
 use crate::syslog::{self, Syslog};
 use crate::{Daemon, Prepared};
 
@@ -36,6 +37,8 @@ pub struct Config {
     /// Pass NOTIFY_SOCKET to the command instead of notifying systemd.
     pub notify_passthrough: bool,
     pub supervise: supervise::Options,
+    /// What "started" means: exec'd (the default), or ready (`--ready`, `--start-seconds`).
+    pub ready: ready::Options,
     pub syslog: syslog::Settings,
 }
 
@@ -59,6 +62,7 @@ pub fn run(config: Config) -> Result<i32> {
         argv: config.command.clone(),
         creds: prep.creds.clone(),
         keep_notify_socket: config.notify_passthrough,
+        notify_socket: None,
         // With --exec nothing supervises: there is no parent to outlive.
         term_on_parent_death: config.mode != Mode::Exec,
     };
@@ -72,12 +76,12 @@ pub fn run(config: Config) -> Result<i32> {
         Mode::Daemon => {
             let reporter = daemon::daemonize(&[prep.fds(), keep].concat(), Silence::MeansDeath)
                 .inspect_err(|_| prep.undo_in_parent())?;
-            // Report to the first parent once the command has been exec'd,
-            // or why it was not; then supervise.
+            // Report to the first parent once the command has been exec'd
+            // (or is ready, as --ready asks), or why it was not; then supervise.
             match start_supervisor(&config, &mut prep, &spec, syslog, true) {
-                Ok(supervisor) => {
-                    reporter.success();
-                    Ok(finish(supervisor, prep))
+                Ok(mut supervisor) => {
+                    supervisor.wait_with(reporter);
+                    finish(supervisor, prep)
                 }
                 Err(e) => {
                     prep.undo();
@@ -88,8 +92,10 @@ pub fn run(config: Config) -> Result<i32> {
         Mode::Foreground => {
             // The caller's other fds are not the command's (nor ours).
             daemon::close_fds_except(&[prep.fds(), keep].concat());
-            let supervisor = start_supervisor(&config, &mut prep, &spec, syslog, false).inspect_err(|_| prep.undo())?;
-            Ok(finish(supervisor, prep))
+            let mut supervisor =
+                start_supervisor(&config, &mut prep, &spec, syslog, false).inspect_err(|_| prep.undo())?;
+            supervisor.report_started();
+            finish(supervisor, prep)
         }
     }
 }
@@ -116,13 +122,18 @@ fn exec_command(prep: &mut Prepared, spec: &CommandSpec) -> Error {
 }
 
 /// Supervises until the end, then ends as the command did: its exit status,
-/// or a death by its signal (after the pidfiles are gone).
-fn finish(supervisor: Supervisor, mut prep: Prepared) -> i32 {
-    let ending = supervisor.run();
+/// or a death by its signal (after the pidfiles are gone); or, when the first
+/// run was never ready, tells the caller why.
+fn finish(supervisor: Supervisor, mut prep: Prepared) -> Result<i32> {
+    let (outcome, reporter) = supervisor.run();
     prep.remove_pidfiles();
-    match ending {
-        Ending::Exited(status) => status,
-        Ending::Killed { signal, .. } => crate::signals::die_by(signal),
+    match outcome {
+        Outcome::Ended(Ending::Exited(status)) => Ok(status),
+        Outcome::Ended(Ending::Killed { signal, .. }) => crate::signals::die_by(signal),
+        Outcome::StartFailed(e) => match reporter {
+            Some(r) => r.fail(&e),
+            None => Err(e),
+        },
     }
 }
 
@@ -148,6 +159,11 @@ fn start_supervisor(
     // The launcher holds the write ends for the runs to come; once none
     // follows it drops them, and EOF then means every writer is gone.
     let to_syslog = syslog.is_some();
+    // A start gate shows the command's last output when it fails, and
+    // `line:` reads it: a daemon pipes even the streams it has no log for
+    // (what was /dev/null is then read and dropped). In the foreground such
+    // a stream stays the caller's (the journal), unread.
+    let gated = daemon && config.ready.gated();
     let mut readers: Vec<(OwnedFd, bool)> = Vec::new();
     let mut pipe_if = |logged: bool, stderr: bool| -> Result<Option<OwnedFd>> {
         Ok(logged.then(open_pipe).transpose()?.map(|(r, w)| {
@@ -155,10 +171,10 @@ fn start_supervisor(
             w
         }))
     };
-    let out = pipe_if(prep.stdout.is_some() || to_syslog, false)?;
+    let out = pipe_if(prep.stdout.is_some() || to_syslog || gated, false)?;
     let err = match &out {
         Some(w) if prep.shared && !to_syslog => Some(clone(w)?),
-        _ => pipe_if(prep.stderr.is_some() || prep.shared || to_syslog, true)?,
+        _ => pipe_if(prep.stderr.is_some() || prep.shared || to_syslog || gated, true)?,
     };
     let output = |w: Option<OwnedFd>| match w {
         Some(w) => Output::Pipe(w),
@@ -167,6 +183,16 @@ fn start_supervisor(
     };
     let (stdout, stderr) = (output(out), output(err));
     let mut launcher = Launcher { spec: spec.clone(), stdout, stderr, child_pidfile: prep.child_pidfile.take() };
+    // `--ready notify`: a socket of detach's own, the command's NOTIFY_SOCKET.
+    let notify_socket = match config.ready.check {
+        Some(ready::Check::Notify) => {
+            let owner = prep.creds.as_ref().map(|c| (c.uid, c.gid));
+            let socket = NotifySocket::create(owner).map_err(|e| Error::os("cannot create a notify socket", e))?;
+            launcher.spec.notify_socket = Some(socket.path());
+            Some(socket)
+        }
+        _ => None,
+    };
     let pid = launcher.launch().inspect_err(|_| launcher.remove_pidfile())?;
     let setup = || -> Result<(Vec<Sink>, Vec<Stream>)> {
         prep.write_pidfile(std::process::id())?;
@@ -184,11 +210,9 @@ fn start_supervisor(
     match setup() {
         Ok((sinks, streams)) => {
             let notify = if config.notify_passthrough { None } else { Notifier::from_env() };
-            if let Some(n) = &notify {
-                n.send(&format!("READY=1\nMAINPID={}", std::process::id()));
-            }
             let outputs = Outputs { streams, sinks, syslog };
-            Ok(Supervisor::new(launcher, pid, outputs, signals, notify, config.supervise.clone()))
+            let start = Start { ready: config.ready.clone(), notify_socket, reporter: None };
+            Ok(Supervisor::new(launcher, pid, outputs, signals, notify, config.supervise.clone(), start))
         }
         Err(e) => {
             // Nothing may be left running when detach reports a failure.

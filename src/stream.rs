@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::lines::{BUFFER_SIZE, LineBuffer};
+use crate::ready::Gate;
 use crate::signals::Signals;
 use crate::sink::Sink;
 use crate::stdio::{set_nonblocking, with_fd};
@@ -23,6 +24,8 @@ pub struct Out<'a> {
     pub syslog: Option<&'a mut Syslog>,
     pub stderr: bool,
     pub watch: bool,
+    /// The start gate of the run, while it is open: it sees the output too.
+    pub gate: Option<&'a mut Gate>,
 }
 
 impl Out<'_> {
@@ -32,6 +35,9 @@ impl Out<'_> {
         }
         if let Some(syslog) = self.syslog.as_deref_mut() {
             syslog.lines(data, self.stderr, now);
+        }
+        if let Some(gate) = self.gate.as_deref_mut() {
+            gate.saw_output(data, now);
         }
     }
 

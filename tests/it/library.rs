@@ -59,3 +59,41 @@ fn library_daemon_reports_a_log_it_cannot_open_and_starts_nothing() {
     );
     assert!(!pidfile.exists(), "a pidfile was left behind");
 }
+
+/// An example binary, built if a runner skipped examples.
+fn example_named(name: &str) -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_detach")).with_file_name("examples").join(name);
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo).args(["build", "--example", name]).status().expect("run cargo");
+        assert!(ok.success(), "cannot build examples/{name}.rs");
+    }
+    bin
+}
+
+/// Issue 14: `start_deferred` keeps the caller waiting until `ready()`; `fail()` hands it the
+/// error and its code; a report dropped unsent is a failure, never a success.
+#[test]
+fn library_start_deferred_returns_once_ready_or_with_the_reason() {
+    let g = Guard::new();
+    let (log, pidfile) = (g.path("app.log"), g.pidfile("app.pid"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let out = g.run(Command::new(example_named("deferred")).arg(&log).arg(&pidfile).arg(&addr));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    g.track(wait_pid(&pidfile));
+    // Ready means listening: a connection works the moment the caller returns.
+    let mut reply = String::new();
+    let mut conn = std::net::TcpStream::connect(&addr).expect("the daemon listens when its caller returns");
+    std::io::Read::read_to_string(&mut conn, &mut reply).unwrap();
+    assert_eq!(reply, "hello\n");
+
+    let (log2, pidfile2) = (g.path("b.log"), g.pidfile("b.pid"));
+    let out = g.run(Command::new(example_named("deferred")).arg(&log2).arg(&pidfile2).arg(&addr));
+    assert_eq!(out.code(), Some(71), "{out:?}");
+    assert!(out.stderr.starts_with(&format!("deferred: cannot bind {addr}: Address already in use")), "{out:?}");
+
+    let out = g.run(Command::new(example_named("deferred")).arg(&log2).arg(&pidfile2).arg(&addr).arg("--forget"));
+    assert_eq!(out.code(), Some(71), "{out:?}");
+    assert!(out.stderr.contains("the daemon never said it was ready"), "{out:?}");
+}

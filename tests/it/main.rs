@@ -7,6 +7,7 @@ mod hardening;
 mod library;
 mod paths;
 mod pidfiles;
+mod readiness;
 mod real_systemd;
 mod restart;
 mod stopping;

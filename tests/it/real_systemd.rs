@@ -21,6 +21,8 @@ use crate::util::{DEADLINE, Guard, Out, TICKER, alive, read, read_pid, s, size, 
 const FORKING: &str = "detach-example-forking.service";
 const SIMPLE: &str = "detach-example-simple.service";
 const NOTIFY: &str = "detach-example-notify.service";
+/// The notify unit with `--ready notify`, its command ready after 2 s.
+const READY_UNIT: &str = "detach-ready-notify.service";
 
 /// Paths the shipped units name, inside the booted system.
 const PIDFILE: &str = "/run/example.pid";
@@ -53,6 +55,7 @@ fn shipped_units_under_a_real_systemd() {
     for unit in [FORKING, NOTIFY] {
         start_fails(&sys, &no_such(unit));
     }
+    start_waits_for_readiness(&sys);
     sys.poweroff();
 }
 
@@ -204,6 +207,25 @@ fn start_fails(sys: &System, unit: &str) {
     assert_eq!(out.code(), Some(0), "systemctl reset-failed {unit}: {out:?}");
 }
 
+/// Issue 14: the notify unit with `--ready notify`, its command ready 2 s after it starts:
+/// `systemctl start` returns no earlier, and the unit is active then.
+fn start_waits_for_readiness(sys: &System) {
+    remove_log(sys);
+    let began = std::time::Instant::now();
+    let out = sys.systemctl(&["start", READY_UNIT]);
+    assert_eq!(out.code(), Some(0), "systemctl start {READY_UNIT}: {out:?}\n{}", sys.explain(READY_UNIT));
+    // The command cannot say READY=1 before its 2 s sleep: a lower bound, not a timing assertion.
+    assert!(
+        began.elapsed() >= std::time::Duration::from_secs(2),
+        "systemctl start returned before the command was ready"
+    );
+    let state = sys.show(READY_UNIT, &["ActiveState", "StatusText"]);
+    assert_eq!(state["ActiveState"], "active", "{READY_UNIT}\n{}", sys.explain(READY_UNIT));
+    assert_eq!(state["StatusText"], "warmed up", "STATUS= not relayed\n{}", sys.explain(READY_UNIT));
+    let out = sys.systemctl(&["stop", READY_UNIT]);
+    assert_eq!(out.code(), Some(0), "systemctl stop {READY_UNIT}: {out:?}");
+}
+
 // Installing the units.
 
 /// The name under which the copy of `unit` that runs a missing command is installed.
@@ -237,6 +259,12 @@ fn fill_share(share: &Path) {
     fs::set_permissions(&ticker, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(units.join("detach-test.target"), TARGET).unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd");
+    let ready = share.join("ready");
+    let script = "sleep 2; systemd-notify --status='warmed up' --ready; exec /share/ticker";
+    fs::write(&ready, format!("#!/bin/sh\n{script}\n")).unwrap();
+    fs::set_permissions(&ready, fs::Permissions::from_mode(0o755)).unwrap();
+    let notify = read(&dir.join(NOTIFY)).replace(" --foreground ", " --foreground --ready notify ");
+    fs::write(units.join(READY_UNIT), install(&notify, "/share/ready")).unwrap();
     for unit in [FORKING, SIMPLE, NOTIFY] {
         let shipped = read(&dir.join(unit));
         fs::write(units.join(unit), install(&shipped, TICKER_PATH)).unwrap();

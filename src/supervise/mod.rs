@@ -11,8 +11,14 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
+use crate::daemon::Reporter;
+use crate::error::Error;
+
+mod requests;
+mod starting;
+
 use crate::notify::Notifier;
-use crate::request::{self, Request};
+use crate::ready::{self, Gate, NotifySocket};
 use crate::restart::{Backoff, Ending, Launcher, Next, Policy, SuccessStatus};
 use crate::signals::Event;
 pub use crate::signals::Signals;
@@ -55,6 +61,23 @@ pub struct Outputs {
 /// A verb waiting for an answer: its pid and start time.
 type Waiter = (i32, u64);
 
+/// How the supervisor ended.
+pub enum Outcome {
+    /// As the command ended (or with 0 for a `--success-status` ending).
+    Ended(Ending),
+    /// The first run was never ready: the caller is told why.
+    StartFailed(Error),
+}
+
+/// Knowing it started: what the first parent (or systemd) waits for.
+pub struct Start {
+    pub ready: ready::Options,
+    /// detach's own NOTIFY_SOCKET, for `--ready notify`.
+    pub notify_socket: Option<NotifySocket>,
+    /// The first parent, waiting (default mode); `None` in the foreground.
+    pub reporter: Option<Reporter>,
+}
+
 pub struct Supervisor {
     launcher: Launcher,
     backoff: Backoff,
@@ -89,6 +112,18 @@ pub struct Supervisor {
     next_watch: Instant,
     /// The last poll found the signalfd readable.
     woken: bool,
+    start: Start,
+    /// The current run's start gate, while it is open.
+    gate: Option<Gate>,
+    /// No run has been ready yet: the gate's outcome goes to the caller.
+    first_run: bool,
+    /// The first run was never ready: why, for the caller.
+    start_failure: Option<Error>,
+    /// The last poll found detach's own notify socket readable.
+    notified: bool,
+    /// The run being stopped was not ready in time: its end is a failure,
+    /// whatever signal ended it.
+    unready: bool,
 }
 
 impl Supervisor {
@@ -100,6 +135,7 @@ impl Supervisor {
         signals: Signals,
         notify: Option<Notifier>,
         opts: Options,
+        start: Start,
     ) -> Supervisor {
         let Outputs { streams, sinks, mut syslog } = outputs;
         if let Some(l) = &mut syslog {
@@ -130,13 +166,20 @@ impl Supervisor {
             drain_until: None,
             next_watch: Instant::now() + WATCH_INTERVAL,
             woken: false,
+            gate: start.ready.gated().then(|| Gate::new(&start.ready, Instant::now())),
+            start,
+            first_run: true,
+            start_failure: None,
+            notified: false,
+            unready: false,
         }
     }
 
     /// Runs until the command has exited (for good, with restarts) and its
     /// output is drained; returns how detach must end: as the command did,
-    /// or with 0 for an ending `--success-status` lists.
-    pub fn run(mut self) -> Ending {
+    /// with 0 for an ending `--success-status` lists, or with the reason the
+    /// first run was never ready (and the first parent, still waiting).
+    pub fn run(mut self) -> (Outcome, Option<Reporter>) {
         self.reap_children();
         while !self.finished() {
             self.wait_for_events();
@@ -159,10 +202,12 @@ impl Supervisor {
         }
         self.launcher.remove_pidfile();
         self.answer_restarts(libc::ECANCELED);
-        match self.ending.unwrap_or(Ending::Exited(1)) {
-            e if self.opts.success.listed(e) => Ending::Exited(0),
-            e => e,
-        }
+        let outcome = match (self.start_failure.take(), self.ending.unwrap_or(Ending::Exited(1))) {
+            (Some(e), _) => Outcome::StartFailed(e),
+            (None, e) if self.opts.success.listed(e) => Outcome::Ended(Ending::Exited(0)),
+            (None, e) => Outcome::Ended(e),
+        };
+        (outcome, self.start.reporter.take())
     }
 
     fn finished(&self) -> bool {
@@ -176,7 +221,7 @@ impl Supervisor {
         // The signalfd, at most two pipes and two syslog sockets: no
         // allocation per wake-up.
         let idle = libc::pollfd { fd: -1, events: 0, revents: 0 };
-        let mut fds = [idle; 5];
+        let mut fds = [idle; 6];
         let open = self.streams.iter().filter(|s| s.open).map(|s| s.pipe.as_raw_fd());
         let readable = std::iter::once(self.signals.fd().as_raw_fd()).chain(open);
         let readable = readable.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
@@ -191,10 +236,18 @@ impl Supervisor {
             let ms = t.saturating_duration_since(Instant::now()).as_micros().div_ceil(1000);
             ms.min(i32::MAX as u128) as i32
         });
+        let own_notify =
+            self.start.notify_socket.as_ref().map(|s| libc::pollfd { fd: s.fd(), events: libc::POLLIN, revents: 0 });
+        if let Some(pfd) = own_notify {
+            fds[n] = pfd;
+            n += 1;
+        }
         // SAFETY: `fds` is a live array of pollfd, of which the first `n`
         // are passed; poll only writes the revents fields, and skips fd -1.
         unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, timeout) };
         self.woken = fds[0].revents != 0;
+        self.notified = own_notify.is_some() && fds[n - 1].revents != 0;
+        let n = n - usize::from(own_notify.is_some());
         if let Some(l) = &mut self.syslog {
             let mut revents = [0i16; 2];
             for (r, fd) in revents.iter_mut().zip(&fds[first_socket..n]) {
@@ -209,7 +262,8 @@ impl Supervisor {
         let watch = self.opts.watch.then_some(self.next_watch);
         let retries = self.sinks.iter().filter_map(Sink::retry_at);
         let retries = retries.chain(self.syslog.as_ref().and_then(Syslog::retry_at));
-        let timers = [self.kill_at, self.give_up_at, self.drain_until, self.respawn_at];
+        let gate = self.gate.as_ref().map(Gate::deadline);
+        let timers = [self.kill_at, self.give_up_at, self.drain_until, self.respawn_at, gate];
         held.chain(watch).chain(retries).chain(timers.into_iter().flatten()).min()
     }
 
@@ -225,50 +279,6 @@ impl Supervisor {
                 Event::Forward(sig) => drop(self.forward_signal(sig)),
                 Event::Request { request, pid, start_time } => self.handle_request(request, (pid, start_time)),
             }
-        }
-    }
-
-    /// A control verb's request: act, and answer it (a restart, once the
-    /// new run has been exec'd).
-    fn handle_request(&mut self, req: Request, from: Waiter) {
-        let outcome = match req {
-            Request::Reopen => self.reopen_logs(),
-            Request::Signal(sig) => self.forward_signal(sig),
-            Request::Restart => return self.restart(from),
-        };
-        request::answer(from.0, from.1, outcome);
-    }
-
-    /// Reopens every log; 0, or the errno of the first that failed. A line
-    /// held for its newline is not flushed first: it goes whole into the new
-    /// file once complete, for a line written in one write may reach the pipe
-    /// in pieces.
-    fn reopen_logs(&mut self) -> i32 {
-        if let Some(n) = &self.notify {
-            n.reloading();
-        }
-        let mut outcome = 0;
-        for sink in &mut self.sinks {
-            if let Err(errno) = sink.reopen()
-                && outcome == 0
-            {
-                outcome = errno;
-            }
-        }
-        if let Some(n) = &self.notify {
-            n.send("READY=1");
-        }
-        outcome
-    }
-
-    /// Sends `sig` to the running command; 0, or an errno (ESRCH between runs).
-    fn forward_signal(&self, sig: i32) -> i32 {
-        match self.child {
-            // SAFETY: kill(2) on our own child, which cannot have been
-            // reaped (and its pid reused) without us knowing.
-            Some(child) if unsafe { libc::kill(child.as_raw(), sig) } == 0 => 0,
-            Some(_) => std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO),
-            None => libc::ESRCH,
         }
     }
 
@@ -304,28 +314,6 @@ impl Supervisor {
         }
     }
 
-    /// `detach restart`: stop the run (stop signal, kill timeout, KILL) and
-    /// start a new one at once, in place; between runs, start it now.
-    fn restart(&mut self, from: Waiter) {
-        if self.stopping || self.ending.is_some() {
-            return request::answer(from.0, from.1, libc::ESRCH);
-        }
-        self.restart_waiters.push(from);
-        if self.child.is_none() {
-            self.respawn_at = None;
-            self.respawn();
-        } else if !self.restarting {
-            self.restarting = true;
-            self.start_kill_timer();
-        }
-    }
-
-    fn answer_restarts(&mut self, outcome: i32) {
-        for (pid, start_time) in self.restart_waiters.drain(..) {
-            request::answer(pid, start_time, outcome);
-        }
-    }
-
     /// Reaps every child that has ended: the command's run, and orphans
     /// reparented to us as subreaper. (libc's waitpid, for nix's cannot say
     /// that a child died of a real-time signal.)
@@ -358,6 +346,12 @@ impl Supervisor {
         self.child = None;
         self.last_ending = ending;
         let program = self.launcher.spec.program();
+        if let Some(gate) = self.gate.take() {
+            let (code, why) = gate.ended(&program, ending, Instant::now());
+            if self.gate_failed(gate, code, &why) {
+                return self.finish(ending);
+            }
+        }
         let how = match ending {
             _ if !ran => format!("'{program}' did not start"),
             Ending::Killed { signal, core } => {
@@ -375,7 +369,10 @@ impl Supervisor {
         }
         let next = match self.stopping {
             true => Next::Stop,
-            false => self.backoff.next(!self.opts.success.clean(ending), self.started_at.elapsed()),
+            false => {
+                let failed = !self.opts.success.clean(ending) || std::mem::take(&mut self.unready);
+                self.backoff.next(failed, self.started_at.elapsed())
+            }
         };
         match next {
             Next::Stop => {
@@ -415,7 +412,12 @@ impl Supervisor {
                 if let Some(l) = &mut self.syslog {
                     l.set_pid(pid.as_raw() as u32);
                 }
-                self.answer_restarts(0);
+                // A restart verb waits for the new run to be ready, where
+                // readiness is asked for; else for its exec.
+                match self.start.ready.gated() {
+                    true => self.gate = Some(Gate::new(&self.start.ready, Instant::now())),
+                    false => self.answer_restarts(0),
+                }
             }
             Err(e) => {
                 self.note(&e.to_string());
@@ -449,23 +451,33 @@ impl Supervisor {
     }
 
     /// Where `stream`'s bytes go.
-    fn out<'a>(sinks: &'a mut [Sink], syslog: &'a mut Option<Syslog>, stream: &Stream, watch: bool) -> Out<'a> {
+    fn out<'a>(
+        sinks: &'a mut [Sink],
+        syslog: &'a mut Option<Syslog>,
+        gate: &'a mut Option<Gate>,
+        stream: &Stream,
+        watch: bool,
+    ) -> Out<'a> {
         let sink = stream.sink.and_then(|i| sinks.get_mut(i));
-        Out { sink, syslog: syslog.as_mut(), stderr: stream.stderr, watch }
+        Out { sink, syslog: syslog.as_mut(), stderr: stream.stderr, watch, gate: gate.as_mut() }
     }
 
     fn pump_streams(&mut self, interruptible: bool) {
         let signals = interruptible.then_some(&self.signals);
         for stream in self.streams.iter_mut().filter(|s| s.open) {
-            stream.pump(&mut Self::out(&mut self.sinks, &mut self.syslog, stream, self.opts.watch), signals);
+            stream.pump(
+                &mut Self::out(&mut self.sinks, &mut self.syslog, &mut self.gate, stream, self.opts.watch),
+                signals,
+            );
         }
     }
 
     fn handle_timers(&mut self, now: Instant) {
+        self.check_gate(now);
         let watch = self.opts.watch;
         for stream in &mut self.streams {
             if stream.held_since.is_some_and(|t| now >= t + HOLD) {
-                stream.flush(&mut Self::out(&mut self.sinks, &mut self.syslog, stream, watch), now);
+                stream.flush(&mut Self::out(&mut self.sinks, &mut self.syslog, &mut self.gate, stream, watch), now);
             }
         }
         if let Some(l) = &mut self.syslog {
