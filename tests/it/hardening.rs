@@ -4,11 +4,12 @@
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::util::{
-    DEADLINE, Guard, Out, detach, pids_with_arg, proc_fds, read, s, signal, start, wait_for_text, wait_pid, wait_until,
+    DEADLINE, Guard, Out, detach, example, pids_with_arg, proc_fds, read, s, signal, start, wait_for_text, wait_pid,
+    wait_until,
 };
 
 /// A usage error: status 64, one line `detach: error: ...` and one hint line, nothing on
@@ -328,18 +329,6 @@ fn unsafe_umask() -> u32 {
     // SAFETY: as above.
     unsafe { libc::umask(mask) };
     mask
-}
-
-/// An example binary, built by `cargo test` beside the tests (built here if a runner skipped
-/// examples).
-fn example(name: &str) -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_detach")).with_file_name("examples").join(name);
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo).args(["build", "--example", name]).status().expect("run cargo");
-        assert!(ok.success(), "cannot build examples/{name}.rs");
-    }
-    bin
 }
 
 // 17. --foreground and the caller's fds.

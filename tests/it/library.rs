@@ -1,27 +1,14 @@
 //! The library face: a Rust program daemonizing itself (examples/daemon.rs).
 
-use std::path::PathBuf;
 use std::process::Command;
 
-use crate::util::{DEADLINE, Guard, alive, proc_fds, proc_stat, read, signal, wait_pid, wait_until};
-
-/// The example binary, built by `cargo test` beside the tests (built here if
-/// a runner skipped examples).
-fn example() -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_detach")).with_file_name("examples").join("daemon");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo).args(["build", "--example", "daemon"]).status().expect("run cargo");
-        assert!(ok.success(), "cannot build examples/daemon.rs");
-    }
-    bin
-}
+use crate::util::{DEADLINE, Guard, alive, example, proc_fds, proc_stat, read, signal, wait_pid, wait_until};
 
 #[test]
 fn library_daemon_starts_logs_reopens_on_hup_and_removes_its_pidfile() {
     let g = Guard::new();
     let (log, pidfile) = (g.path("app.log"), g.pidfile("app.pid"));
-    let out = g.run(Command::new(example()).arg(&log).arg(&pidfile));
+    let out = g.run(Command::new(example("daemon")).arg(&log).arg(&pidfile));
     assert_eq!(out.code(), Some(0), "stderr: {}", out.stderr);
     let pid = wait_pid(&pidfile);
     assert_ne!(pid, out.pid, "the daemon is not the process that was started");
@@ -50,7 +37,7 @@ fn library_daemon_starts_logs_reopens_on_hup_and_removes_its_pidfile() {
 fn library_daemon_reports_a_log_it_cannot_open_and_starts_nothing() {
     let g = Guard::new();
     let (log, pidfile) = (g.path("no/such/dir/app.log"), g.pidfile("app.pid"));
-    let out = g.run(Command::new(example()).arg(&log).arg(&pidfile));
+    let out = g.run(Command::new(example("daemon")).arg(&log).arg(&pidfile));
     assert_eq!(out.code(), Some(73), "stderr: {}", out.stderr);
     assert!(
         out.stderr.contains(&format!("cannot open log '{}': No such file or directory", log.display())),
@@ -58,17 +45,6 @@ fn library_daemon_reports_a_log_it_cannot_open_and_starts_nothing() {
         out.stderr
     );
     assert!(!pidfile.exists(), "a pidfile was left behind");
-}
-
-/// An example binary, built if a runner skipped examples.
-fn example_named(name: &str) -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_detach")).with_file_name("examples").join(name);
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo).args(["build", "--example", name]).status().expect("run cargo");
-        assert!(ok.success(), "cannot build examples/{name}.rs");
-    }
-    bin
 }
 
 /// Issue 14: `start_deferred` keeps the caller waiting until `ready()`; `fail()` hands it the
@@ -79,7 +55,7 @@ fn library_start_deferred_returns_once_ready_or_with_the_reason() {
     let (log, pidfile) = (g.path("app.log"), g.pidfile("app.pid"));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
-    let out = g.run(Command::new(example_named("deferred")).arg(&log).arg(&pidfile).arg(&addr));
+    let out = g.run(Command::new(example("deferred")).arg(&log).arg(&pidfile).arg(&addr));
     assert_eq!(out.code(), Some(0), "{out:?}");
     g.track(wait_pid(&pidfile));
     // Ready means listening: a connection works the moment the caller returns.
@@ -89,11 +65,11 @@ fn library_start_deferred_returns_once_ready_or_with_the_reason() {
     assert_eq!(reply, "hello\n");
 
     let (log2, pidfile2) = (g.path("b.log"), g.pidfile("b.pid"));
-    let out = g.run(Command::new(example_named("deferred")).arg(&log2).arg(&pidfile2).arg(&addr));
+    let out = g.run(Command::new(example("deferred")).arg(&log2).arg(&pidfile2).arg(&addr));
     assert_eq!(out.code(), Some(71), "{out:?}");
     assert!(out.stderr.starts_with(&format!("deferred: cannot bind {addr}: Address already in use")), "{out:?}");
 
-    let out = g.run(Command::new(example_named("deferred")).arg(&log2).arg(&pidfile2).arg(&addr).arg("--forget"));
+    let out = g.run(Command::new(example("deferred")).arg(&log2).arg(&pidfile2).arg(&addr).arg("--forget"));
     assert_eq!(out.code(), Some(71), "{out:?}");
     assert!(out.stderr.contains("the daemon never said it was ready"), "{out:?}");
 }

@@ -538,3 +538,15 @@ pub fn cpu_ticks_over(pid: i32, window: Duration) -> u64 {
     thread::sleep(window);
     proc_stat(pid).expect("the process is still alive").cpu_ticks - before
 }
+
+/// An example binary (examples/NAME.rs), built by `cargo test` beside the tests; built here if
+/// a runner skipped examples.
+pub fn example(name: &str) -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_detach")).with_file_name("examples").join(name);
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo).args(["build", "--example", name]).status().expect("run cargo");
+        assert!(ok.success(), "cannot build examples/{name}.rs");
+    }
+    bin
+}
