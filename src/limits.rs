@@ -307,10 +307,17 @@ fn resolve_limit(l: &Limit) -> Result<(libc::__rlimit_resource_t, libc::rlimit)>
             return Err(Error::os(format!("--limit {}: cannot read the limit", l.text), io::Error::last_os_error()));
         }
     }
-    Ok((
-        l.resource.id,
-        libc::rlimit { rlim_cur: l.soft.unwrap_or(now.rlim_cur), rlim_max: l.hard.unwrap_or(now.rlim_max) },
-    ))
+    let limit = libc::rlimit { rlim_cur: l.soft.unwrap_or(now.rlim_cur), rlim_max: l.hard.unwrap_or(now.rlim_max) };
+    if limit.rlim_cur > limit.rlim_max {
+        let show = |v: libc::rlim_t| if v == libc::RLIM_INFINITY { "unlimited".to_string() } else { v.to_string() };
+        return Err(Error::Usage(format!(
+            "--limit {}: the soft limit ({}) would be above the hard one ({})",
+            l.text,
+            show(limit.rlim_cur),
+            show(limit.rlim_max)
+        )));
+    }
+    Ok((l.resource.id, limit))
 }
 
 /// The command's world as plain data, made before the fork.
