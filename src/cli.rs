@@ -97,7 +97,8 @@ pub struct Cli {
     #[arg(long, value_name = "MODE", value_parser = parse_octal)]
     umask: Option<u32>,
 
-    /// Run the command as USER (name or uid) with its groups; logs and pidfiles are opened first
+    /// Run the command as USER (name or uid) with its groups, and its HOME, USER, LOGNAME and SHELL;
+    /// logs and pidfiles are opened first
     #[arg(long, value_name = "USER")]
     user: Option<String>,
 
@@ -217,8 +218,9 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", allow_hyphen_values = true, help_heading = "The command's environment")]
     env_file: Vec<crate::env::EnvFile>,
 
-    /// Start the command's environment empty: only PATH (/usr/local/sbin:/usr/local/bin:/usr/sbin:
-    /// /usr/bin:/sbin:/bin), then --user's HOME USER LOGNAME SHELL, the files, and --env
+    /// Start the command's environment empty but for a default PATH
+    /// (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin); then come --user's HOME,
+    /// USER, LOGNAME and SHELL, the files, and --env
     #[arg(long, help_heading = "The command's environment")]
     clear_env: bool,
 
