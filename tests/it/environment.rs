@@ -637,3 +637,56 @@ fn library_keep_fd_spares_only_the_listener_from_the_close() {
     conn.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("hello"), "{answer:?}");
 }
+
+#[test]
+fn library_chroot_puts_the_daemon_in_its_root_after_opening_the_log_outside() {
+    if !is_root("library_chroot_puts_the_daemon_in_its_root_after_opening_the_log_outside") {
+        return;
+    }
+    let g = Guard::new();
+    let root = g.path("root");
+    build_root(&root);
+    let (log, pidfile) = (g.path("app.log"), g.pidfile("app.pid"));
+    let mut cmd = Command::new(example("bind_then_drop"));
+    let out = g.run(cmd.arg("127.0.0.1:0").arg(&log).arg(&pidfile).arg(&root));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let pid = wait_pid(&pidfile);
+    wait_for_text(&log, "serving as uid 65534\n");
+    assert_eq!(fs::read_link(format!("/proc/{pid}/root")).unwrap(), root);
+    assert!(read(&log).contains("cwd /, / holds: bin only-in-the-root srv\n"), "{}", read(&log));
+    let addr = out.stdout.trim().strip_prefix("listening on ").unwrap().to_string();
+    let mut answer = String::new();
+    std::net::TcpStream::connect(addr).unwrap().read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "hello from uid 65534\n");
+}
+
+#[test]
+fn library_chroot_that_is_no_directory_fails_before_starting() {
+    let g = Guard::new();
+    let (log, pidfile) = (g.path("app.log"), g.pidfile("app.pid"));
+    let missing = g.path("no-such-root");
+    let mut cmd = Command::new(example("bind_then_drop"));
+    let out = g.run(cmd.arg("127.0.0.1:0").arg(&log).arg(&pidfile).arg(&missing));
+    assert_eq!(out.code(), Some(64), "{out:?}");
+    assert!(out.stderr.contains(&format!("chroot '{}': No such file", missing.display())), "{out:?}");
+    assert!(!pidfile.exists() && !log.exists(), "a pidfile or log was left");
+}
+
+#[test]
+fn notify_passthrough_keeps_notify_socket_even_with_clear_env() {
+    let g = Guard::new();
+    let socket = g.path("notify.sock");
+    let _listener = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    for (name, opts, kept) in [("a", &["--clear-env", "--notify-passthrough"][..], true), ("b", &[][..], false)] {
+        let child_pidfile = g.pidfile(&format!("{name}c.pid"));
+        let mut cmd = detach();
+        cmd.env("NOTIFY_SOCKET", &socket).arg("--child-pidfile").arg(&child_pidfile).args(opts);
+        let out = g.run(cmd.args(["--", "sleep", "60"]));
+        assert_eq!(out.code(), Some(0), "{out:?}");
+        let pid = wait_pid(&child_pidfile);
+        g.track(pid);
+        let env = environ(pid);
+        let want = kept.then(|| socket.display().to_string());
+        assert_eq!(env.get("NOTIFY_SOCKET").cloned(), want, "{opts:?}: {env:?}");
+    }
+}
