@@ -59,7 +59,7 @@ _detach() {
 
     case "${cmd}" in
         detach)
-            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --start-seconds --ready --ready-timeout --help --version status reopen stop restart signal help"
+            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --start-seconds --ready --ready-timeout --env --unset-env --env-file --clear-env --chroot --limit --nice --ionice --oom-score-adj --help --version status reopen stop restart signal help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -186,6 +186,38 @@ _detach() {
                     return 0
                     ;;
                 --ready-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --unset-env)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --env-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --chroot)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --nice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ionice)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --oom-score-adj)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_detach_global_optspecs
-    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough start-seconds= ready= ready-timeout= h/help V/version
+    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough start-seconds= ready= ready-timeout= env= unset-env= env-file= clear-env chroot= limit= nice= ionice= oom-score-adj= h/help V/version
 end
 
 function __fish_detach_needs_command
@@ -32,7 +32,7 @@ complete -c detach -n "__fish_detach_needs_command" -l child-pidfile -d 'Write t
 complete -c detach -n "__fish_detach_needs_command" -l title -d 'Name of the supervisor as ps shows it [default: "detach: COMMAND"]' -r
 complete -c detach -n "__fish_detach_needs_command" -l chdir -d 'Working directory [default: / ; with --foreground, the current one]' -r -F
 complete -c detach -n "__fish_detach_needs_command" -l umask -d 'File mode creation mask, octal [default: 022 ; with --foreground, inherited]' -r
-complete -c detach -n "__fish_detach_needs_command" -l user -d 'Run the command as USER (name or uid) with its groups; logs and pidfiles are opened first' -r
+complete -c detach -n "__fish_detach_needs_command" -l user -d 'Run the command as USER (name or uid) with its groups, and its HOME, USER, LOGNAME and SHELL; logs and pidfiles are opened first' -r
 complete -c detach -n "__fish_detach_needs_command" -l group -d 'Run the command with primary group GROUP (name or gid)' -r
 complete -c detach -n "__fish_detach_needs_command" -l reopen-signal -d 'Signal that makes the supervisor reopen its logs (HUP is then forwarded)' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-mode -d 'Mode of the log files detach creates, octal, before the umask; at most 0666 (no execute, setuid, setgid or sticky bit)' -r
@@ -57,12 +57,21 @@ complete -c detach -n "__fish_detach_needs_command" -l restart-limit -d 'Give up
 complete -c detach -n "__fish_detach_needs_command" -l start-seconds -d 'Started means still running SECONDS after its exec (supervisord\'s startsecs); with --ready, SECONDS after it was ready. Before that, detach waits, and an exit is a failure' -r
 complete -c detach -n "__fish_detach_needs_command" -l ready -d 'Started means ready: notify (READY=1 on a NOTIFY_SOCKET of detach\'s own), line:REGEX (a line of output matches), tcp:[HOST:]PORT or unix:PATH (a connect succeeds)' -r
 complete -c detach -n "__fish_detach_needs_command" -l ready-timeout -d 'Not ready this many seconds after its exec: stop the command and exit 124' -r
+complete -c detach -n "__fish_detach_needs_command" -l env -d 'Set a variable in the command\'s environment (repeatable; overrides the files and --user\'s)' -r
+complete -c detach -n "__fish_detach_needs_command" -l unset-env -d 'Remove a variable from the command\'s environment, whatever set it (repeatable)' -r
+complete -c detach -n "__fish_detach_needs_command" -l env-file -d 'Read KEY=VALUE lines (systemd\'s EnvironmentFile= syntax: # and ; comments, quotes, \\ continuations) into the command\'s environment (repeatable); -PATH: ignored when missing' -r
+complete -c detach -n "__fish_detach_needs_command" -l chroot -d 'Run the command with DIR as its root, looked up inside it; --chdir is then inside it too. Logs and pidfiles stay outside, opened by detach' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l limit -d 'Set a resource limit of the command (repeatable): prlimit\'s names (nofile, core, as, nproc, stack, ...); SOFT:HARD, SOFT: or :HARD, one value for both; K, M, G; unlimited' -r
+complete -c detach -n "__fish_detach_needs_command" -l nice -d 'Scheduling priority (nice value) of the command, from -20 (highest) to 19 (lowest)' -r
+complete -c detach -n "__fish_detach_needs_command" -l ionice -d 'I/O scheduling class of the command: realtime, best-effort or idle, with a LEVEL from 0 (highest) to 7 [default level: 4]' -r
+complete -c detach -n "__fish_detach_needs_command" -l oom-score-adj -d 'The command\'s OOM score adjustment, from -1000 (never killed) to 1000 (killed first)' -r
 complete -c detach -n "__fish_detach_needs_command" -l foreground -d 'Do not fork or detach: supervise in the foreground, exit with the command\'s status'
 complete -c detach -n "__fish_detach_needs_command" -l exec -d 'Daemonize and exec the command itself: no supervisor, so no log reopening'
 complete -c detach -n "__fish_detach_needs_command" -l no-watch -d 'Do not check once a second whether a log was moved or deleted'
 complete -c detach -n "__fish_detach_needs_command" -l syslog -d 'Also send each line to the local syslog socket, /dev/log (journald or rsyslog)'
 complete -c detach -n "__fish_detach_needs_command" -l stop-group -d 'Send the stop signal to the command\'s whole process group, not only to the command (its children too: a `sh -c` or npm wrapper\'s)'
 complete -c detach -n "__fish_detach_needs_command" -l notify-passthrough -d 'Under systemd Type=notify: let the command notify systemd itself (NOTIFY_SOCKET is passed to it; needs NotifyAccess=all) instead of detach sending READY=1 once it was exec\'d'
+complete -c detach -n "__fish_detach_needs_command" -l clear-env -d 'Start the command\'s environment empty but for a default PATH (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin); then come --user\'s HOME, USER, LOGNAME and SHELL, the files, and --env'
 complete -c detach -n "__fish_detach_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c detach -n "__fish_detach_needs_command" -s V -l version -d 'Print version'
 complete -c detach -n "__fish_detach_needs_command" -a "status" -d 'Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs), 1 (dead, pidfile left), 3 (not running; for a child pidfile, also between two runs), 4 (pidfile unreadable or not trusted)'

@@ -98,7 +98,8 @@ pub struct Cli {
     #[arg(long, value_name = "MODE", value_parser = parse_octal)]
     umask: Option<u32>,
 
-    /// Run the command as USER (name or uid) with its groups; logs and pidfiles are opened first
+    /// Run the command as USER (name or uid) with its groups, and its HOME, USER, LOGNAME and SHELL;
+    /// logs and pidfiles are opened first
     #[arg(long, value_name = "USER")]
     user: Option<String>,
 
@@ -218,6 +219,48 @@ pub struct Cli {
     /// Not ready this many seconds after its exec: stop the command and exit 124
     #[arg(long, value_name = "SECONDS", default_value = "90", help_heading = "Knowing it started")]
     ready_timeout: Seconds,
+
+    /// Set a variable in the command's environment (repeatable; overrides the files and --user's)
+    #[arg(long, value_name = "KEY=VALUE", help_heading = "The command's environment")]
+    env: Vec<crate::env::Assignment>,
+
+    /// Remove a variable from the command's environment, whatever set it (repeatable)
+    #[arg(long, value_name = "KEY", help_heading = "The command's environment")]
+    unset_env: Vec<crate::env::Name>,
+
+    /// Read KEY=VALUE lines (systemd's EnvironmentFile= syntax: # and ; comments, quotes, \
+    /// continuations) into the command's environment (repeatable); -PATH: ignored when missing
+    #[arg(long, value_name = "PATH", allow_hyphen_values = true, help_heading = "The command's environment")]
+    env_file: Vec<crate::env::EnvFile>,
+
+    /// Start the command's environment empty but for a default PATH
+    /// (/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin); then come --user's HOME,
+    /// USER, LOGNAME and SHELL, the files, and --env
+    #[arg(long, help_heading = "The command's environment")]
+    clear_env: bool,
+
+    /// Run the command with DIR as its root, looked up inside it; --chdir is then inside it too.
+    /// Logs and pidfiles stay outside, opened by detach
+    #[arg(long, value_name = "DIR", help_heading = "The command's environment")]
+    chroot: Option<PathBuf>,
+
+    /// Set a resource limit of the command (repeatable): prlimit's names (nofile, core, as, nproc,
+    /// stack, ...); SOFT:HARD, SOFT: or :HARD, one value for both; K, M, G; unlimited
+    #[arg(long, value_name = "NAME=SOFT[:HARD]", help_heading = "The command's environment")]
+    limit: Vec<crate::limits::Limit>,
+
+    /// Scheduling priority (nice value) of the command, from -20 (highest) to 19 (lowest)
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-20..=19), help_heading = "The command's environment")]
+    nice: Option<i32>,
+
+    /// I/O scheduling class of the command: realtime, best-effort or idle, with a LEVEL from 0
+    /// (highest) to 7 [default level: 4]
+    #[arg(long, value_name = "CLASS[:LEVEL]", help_heading = "The command's environment")]
+    ionice: Option<crate::limits::Ionice>,
+
+    /// The command's OOM score adjustment, from -1000 (never killed) to 1000 (killed first)
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(i32).range(-1000..=1000), help_heading = "The command's environment")]
+    oom_score_adj: Option<i32>,
 
     /// The command to run, and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
@@ -397,7 +440,7 @@ fn parse_success_status(list: &str) -> Result<SuccessStatus, String> {
 }
 
 impl Cli {
-    fn into_config(self) -> crate::Result<Config> {
+    fn into_config(mut self) -> crate::Result<Config> {
         if self.exec && self.restart != RestartWhen::Never {
             // Checked here, not with clap's conflicts_with: the explicit
             // default `--restart never` is fine with --exec.
@@ -405,6 +448,11 @@ impl Cli {
             return Err(Error::Usage(format!(
                 "--restart {when} needs a supervisor to restart the command; --exec has none"
             )));
+        }
+        if self.chroot.is_some() && matches!(self.ready, Some(ready::Check::Notify)) {
+            return Err(Error::Usage(
+                "--ready notify's socket lives outside the --chroot, where the command cannot reach it".into(),
+            ));
         }
         if self.notify_passthrough && matches!(self.ready, Some(ready::Check::Notify)) {
             return Err(Error::Usage(
@@ -422,6 +470,23 @@ impl Cli {
             (true, _) => Mode::Foreground,
             (_, true) => Mode::Exec,
             _ => Mode::Daemon,
+        };
+        // The command's world (issue 16). With --chroot, --chdir names a
+        // directory inside the new root: the command changes to it, and
+        // detach itself stays where it would be without --chdir.
+        let env = crate::env::EnvSettings {
+            clear: self.clear_env,
+            files: self.env_file,
+            set: self.env,
+            unset: self.unset_env,
+        };
+        let confinement = crate::limits::Settings {
+            chroot: self.chroot.clone(),
+            chdir: self.chroot.is_some().then(|| self.chdir.take()).flatten(),
+            limits: self.limit,
+            nice: self.nice,
+            ionice: self.ionice,
+            oom_score_adj: self.oom_score_adj,
         };
         // In the foreground, a service manager has already set the directory
         // and umask it wants: keep them unless asked.
@@ -450,6 +515,8 @@ impl Cli {
             buffer: self.log_buffer,
         };
         Ok(Config {
+            env,
+            confinement,
             syslog,
             daemon,
             mode,

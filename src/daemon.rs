@@ -5,7 +5,8 @@
 //! so the daemon that goes on after them is an ordinary process. The fork that
 //! starts the command goes through std's `Command`, which reports an exec
 //! failure (errno) through its own close-on-exec pipe; our `pre_exec` hook
-//! only makes system calls on data prepared before the fork.
+//! only makes system calls on data prepared before the fork, and marks in a
+//! shared page which step it is at, so that a failure names its option.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -13,12 +14,14 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork, pipe2, setsid};
 
 use crate::error::{Error, Result, exit};
+use crate::limits::{Confinement, Step, StepMark};
 use crate::user::{Credentials, drop_privileges};
 
 /// The daemon's end of the status pipe: how the first parent, still attached
@@ -158,19 +161,16 @@ fn close_fds_slowly(keep: &[RawFd]) {
     }
 }
 
-/// systemd's socket activation variables (sd_listen_fds(3)). detach does not
-/// pass the sockets on: the command would need LISTEN_PID set to its own pid,
-/// which is known only after the fork, where setting an environment variable
-/// allocates. Socket activation of a command under detach is not supported.
-const SOCKET_ACTIVATION_ENV: [&str; 3] = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"];
-
-/// The command: argv, and who it runs as.
+/// The command: argv, its environment, its world, and who it runs as.
 #[derive(Clone, Debug)]
 pub struct CommandSpec {
     pub argv: Vec<OsString>,
+    /// The whole environment, built before any fork (see `env`): std makes
+    /// it the envp array in the parent.
+    pub env: Vec<(OsString, OsString)>,
+    /// Root, directory, limits and priorities (see `limits`).
+    pub confinement: Confinement,
     pub creds: Option<Credentials>,
-    /// Leave NOTIFY_SOCKET to the command (it notifies systemd itself).
-    pub keep_notify_socket: bool,
     /// detach's own NOTIFY_SOCKET for the command (`--ready notify`).
     pub notify_socket: Option<std::path::PathBuf>,
     /// The command gets TERM when the process that started it dies (the
@@ -183,59 +183,80 @@ impl CommandSpec {
         self.argv[0].to_string_lossy().into_owned()
     }
 
-    fn command(&self) -> Command {
+    /// The command, ready to spawn or exec, with the mark its pre_exec
+    /// leaves of the step it is at.
+    fn command(&self) -> Result<(Command, Arc<StepMark>)> {
+        let mark = Arc::new(StepMark::new().map_err(|e| Error::os("cannot map a page", e))?);
         let mut cmd = Command::new(&self.argv[0]);
         cmd.args(&self.argv[1..]);
-        match &self.notify_socket {
-            Some(path) => drop(cmd.env(crate::notify::ENV, path)),
-            // detach is the one that notifies: a command that also did would
-            // say READY before detach knows it started.
-            None if !self.keep_notify_socket => drop(cmd.env_remove(crate::notify::ENV)),
-            None => {}
-        }
-        // Socket activation's fds are closed with the caller's others (see
-        // close_fds_except), and its LISTEN_PID names detach, not the
-        // command: none of it is the command's.
-        for var in SOCKET_ACTIVATION_ENV {
-            cmd.env_remove(var);
+        cmd.env_clear();
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        let confinement = self.confinement.clone();
+        if let Some(path) = &self.notify_socket {
+            cmd.env(crate::notify::ENV, path);
         }
         let creds = self.creds.clone();
         let parent = self.term_on_parent_death.then(std::process::id);
+        let child_mark = Arc::clone(&mark);
         // SAFETY: runs between fork and exec: only async-signal-safe system
-        // calls, on `creds` and `parent` made before the fork; no allocation,
-        // no lock.
+        // calls and atomic stores, on `confinement`, `creds` and `parent`
+        // made before the fork; no allocation, no lock.
         unsafe {
             cmd.pre_exec(move || {
+                let mark = &child_mark;
+                mark.set(Step::Setup, 0);
                 reset_signal_dispositions();
+                confinement.apply(mark)?;
                 if let Some(c) = &creds {
+                    mark.set(Step::User, 0);
                     drop_privileges(c)?;
                 }
-                match parent {
-                    Some(pid) => term_on_parent_death(pid),
-                    None => Ok(()),
+                mark.set(Step::Setup, 0);
+                if let Some(pid) = parent {
+                    term_on_parent_death(pid)?;
                 }
+                mark.set(Step::Exec, 0);
+                Ok(())
             });
         }
-        cmd
+        Ok((cmd, mark))
+    }
+
+    /// What went wrong in the child: the option whose step failed, or the
+    /// exec itself.
+    fn failure(&self, mark: &StepMark, err: io::Error) -> Error {
+        let step = mark.get();
+        if step.0 == Step::Exec {
+            return Error::Exec { program: self.program(), err };
+        }
+        match self.confinement.step_error(step, err) {
+            Ok(e) => e,
+            Err(err) => Error::os(format!("cannot start '{}'", self.program()), err),
+        }
     }
 
     /// Starts the command as a child in its own process group, so that a stop
     /// can reach the children it leaves behind. Returns once it has been
     /// exec'd: std's spawn waits on a close-on-exec pipe for the exec's errno.
     pub fn spawn(&self, stdout: Stdio, stderr: Stdio) -> Result<Child> {
-        let mut cmd = self.command();
+        let (mut cmd, mark) = self.command()?;
         cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr).process_group(0);
         // `cmd` holds the parent's copies of the pipes' write ends: it is
         // dropped right here, so that the pipe sees EOF once the command's
         // side closes.
-        cmd.spawn().map_err(|err| Error::Exec { program: self.program(), err })
+        cmd.spawn().map_err(|err| self.failure(&mark, err))
     }
 
     /// Replaces this process with the command (`--exec`). Returns only on
     /// failure.
     pub fn exec(&self) -> Error {
-        let err = self.command().exec();
-        Error::Exec { program: self.program(), err }
+        match self.command() {
+            Ok((mut cmd, mark)) => {
+                let err = cmd.exec();
+                self.failure(&mark, err)
+            }
+            Err(e) => e,
+        }
     }
 }
 

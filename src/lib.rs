@@ -23,7 +23,9 @@ mod backlog;
 pub mod cli;
 mod control;
 mod daemon;
+mod env;
 pub mod error;
+mod limits;
 mod lines;
 mod notify;
 mod path_safety;
@@ -79,6 +81,9 @@ pub struct Daemon {
     umask: Option<u32>,
     user: Option<String>,
     group: Option<String>,
+    /// Fds start() leaves open (see [`Daemon::keep_fd`]).
+    keep: Vec<RawFd>,
+    chroot: Option<PathBuf>,
 }
 
 impl Default for Daemon {
@@ -92,6 +97,8 @@ impl Default for Daemon {
             umask: Some(0o022),
             user: None,
             group: None,
+            keep: Vec::new(),
+            chroot: None,
         }
     }
 }
@@ -164,6 +171,34 @@ impl Daemon {
         self
     }
 
+    /// Keeps `fd` open in the daemon: [`Daemon::start`] closes every other
+    /// inherited fd above 2. For what must be done with privileges that
+    /// [`Daemon::user`] drops, before starting: a server binds port 80 as
+    /// root, keeps the listener, and serves as `nobody`.
+    ///
+    /// The fd is borrowed for this call only: it stays the caller's, who
+    /// must keep it open until `start()` (a `TcpListener` it goes on using
+    /// after `start()`, say). Only its number is recorded, and start() only
+    /// ever *spares* that number from closing: it never closes, moves or
+    /// overwrites it. Fds 0, 1 and 2 are not spared by this: start() puts
+    /// /dev/null and the logs over them.
+    pub fn keep_fd(mut self, fd: impl AsFd) -> Self {
+        self.keep.push(fd.as_fd().as_raw_fd());
+        self
+    }
+
+    /// Makes `dir` the daemon's root directory (chroot(2)), after the logs
+    /// and the pidfile are open and before the switch to [`Daemon::user`];
+    /// [`Daemon::chdir`] then names a directory inside it (default `/`).
+    /// Root only. The logs and the pidfile are reopened and removed by
+    /// path: inside the new root, those paths name other files (or none),
+    /// so [`Daemonized::reopen_on_signal`] then fails, and the pidfile is
+    /// left behind at exit (stale, and taken over by the next start).
+    pub fn chroot(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.chroot = Some(dir.into());
+        self
+    }
+
     /// Daemonizes this process. Returns in the daemon only: the original
     /// process exits 0 once the daemon is set up, or gets the daemon's error
     /// back as `Err` to print and exit with ([`Error::exit_code`]).
@@ -197,17 +232,18 @@ impl Daemon {
     pub fn start_deferred(self) -> Result<(Daemonized, StartReport)> {
         let caller = CallerState::save()?;
         let mut prep = Prepared::new(&self, None).inspect_err(|_| caller.restore())?;
-        let keep = [prep.fds(), caller.fds()].concat();
+        let keep = [prep.fds(), caller.fds(), self.keep.clone()].concat();
         let reporter = daemon::daemonize(&keep, daemon::Silence::MeansDeath).inspect_err(|_| {
             prep.undo_in_parent();
             caller.restore();
         })?;
         // In the daemon: the caller's directory is not held open.
         drop(caller);
-        let result =
-            prep.write_pidfile(std::process::id()).and_then(|()| prep.install_logs(true)).and_then(|logs| match &prep
-                .creds
-            {
+        let result = prep
+            .write_pidfile(std::process::id())
+            .and_then(|()| prep.install_logs(true))
+            .and_then(|logs| self.enter_root().map(|()| logs))
+            .and_then(|logs| match &prep.creds {
                 Some(c) => user::drop_privileges(c).map(|()| logs).map_err(|e| Error::os("cannot drop privileges", e)),
                 None => Ok(logs),
             });
@@ -218,6 +254,23 @@ impl Daemon {
                 reporter.fail(&e)
             }
         }
+    }
+}
+
+impl Daemon {
+    /// [`Daemon::chroot`], then [`Daemon::chdir`] inside the new root.
+    fn enter_root(&self) -> Result<()> {
+        let Some(root) = &self.chroot else { return Ok(()) };
+        nix::unistd::chroot(root).map_err(|e| {
+            let what = format!("cannot change root to '{}'", root.display());
+            match e {
+                nix::errno::Errno::EPERM => Error::Permission { what, err: e.into() },
+                e => Error::os(what, e),
+            }
+        })?;
+        let dir = self.chdir.as_deref().unwrap_or(Path::new("/"));
+        std::env::set_current_dir(dir)
+            .map_err(|e| Error::os(format!("cannot change directory to '{}' inside the new root", dir.display()), e))
     }
 }
 
@@ -344,6 +397,14 @@ impl Prepared {
         self.stderr = err.map(|p| self.open_log(p)).transpose()?;
         self.pidfile = d.pidfile.as_deref().map(|p| self.acquire(p)).transpose()?;
         self.child_pidfile = child_pidfile.map(|p| self.acquire(p)).transpose()?;
+        if let Some(root) = &d.chroot {
+            // Checked before anything starts; the chdir is made inside it.
+            return match std::fs::metadata(root) {
+                Ok(m) if m.is_dir() => Ok(()),
+                Ok(_) => Err(Error::Usage(format!("chroot '{}': not a directory", root.display()))),
+                Err(e) => Err(Error::Usage(format!("chroot '{}': {e}", root.display()))),
+            };
+        }
         match &d.chdir {
             Some(dir) => std::env::set_current_dir(dir)
                 .map_err(|e| Error::os(format!("cannot change directory to '{}'", dir.display()), e)),

@@ -40,6 +40,10 @@ pub struct Config {
     /// What "started" means: exec'd (the default), or ready (`--ready`, `--start-seconds`).
     pub ready: ready::Options,
     pub syslog: syslog::Settings,
+    /// The command's environment: --env, --env-file, --clear-env.
+    pub env: crate::env::EnvSettings,
+    /// The command's root, limits and priorities: --chroot, --limit, --nice...
+    pub confinement: crate::limits::Settings,
 }
 
 /// Size asked for the command's pipes (F_SETPIPE_SZ): room for bursts while
@@ -57,11 +61,15 @@ pub fn run(config: Config) -> Result<i32> {
         false => None,
     };
     let keep: Vec<_> = syslog.iter().flat_map(Syslog::fds).collect();
+    // Env files and the command's world are checked before anything opens.
+    let env = config.env.load()?;
+    let confinement = config.confinement.prepare()?;
     let mut prep = Prepared::new(&config.daemon, config.child_pidfile.as_deref())?;
     let spec = CommandSpec {
         argv: config.command.clone(),
+        env: env.build(prep.creds.as_ref().and_then(|c| c.login.as_ref()), config.notify_passthrough),
+        confinement,
         creds: prep.creds.clone(),
-        keep_notify_socket: config.notify_passthrough,
         notify_socket: None,
         // With --exec nothing supervises: there is no parent to outlive.
         term_on_parent_death: config.mode != Mode::Exec,

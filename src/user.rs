@@ -16,6 +16,19 @@ pub struct Credentials {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<libc::gid_t>,
+    /// `--user`'s entry in the password database, for the command's
+    /// environment (none with `--group` alone).
+    pub login: Option<Login>,
+}
+
+/// What `--user` puts in the command's environment, as FreeBSD's
+/// `daemon -u` and `su -` do: `HOME`, `USER` and `LOGNAME`, `SHELL`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Login {
+    pub name: String,
+    pub home: std::path::PathBuf,
+    /// The login shell; `/bin/sh` when the entry has none (login(1)).
+    pub shell: std::path::PathBuf,
 }
 
 /// Resolves `--user` and `--group` (names or numeric ids). `None` when
@@ -39,8 +52,17 @@ pub fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<Credent
         }
         None => vec![gid],
     };
-    let creds =
-        Credentials { uid: uid.as_raw(), gid: gid.as_raw(), groups: groups.iter().map(|g| g.as_raw()).collect() };
+    let login = user.as_ref().map(|u| Login {
+        name: u.name.clone(),
+        home: u.dir.clone(),
+        shell: if u.shell.as_os_str().is_empty() { "/bin/sh".into() } else { u.shell.clone() },
+    });
+    let creds = Credentials {
+        uid: uid.as_raw(),
+        gid: gid.as_raw(),
+        groups: groups.iter().map(|g| g.as_raw()).collect(),
+        login,
+    };
     check_permitted(&creds, user.as_ref().map(|u| u.name.as_str()))?;
     Ok(Some(creds))
 }

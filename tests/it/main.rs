@@ -2,6 +2,7 @@
 
 mod core;
 mod docs;
+mod environment;
 mod faults;
 mod hardening;
 mod library;

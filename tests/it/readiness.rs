@@ -298,6 +298,7 @@ fn bad_readiness_options_are_usage_errors() {
         &["--exec", "--start-seconds", "1"],
         &["--start-seconds", "-1"],
         &["--ready-timeout", "1e19"],
+        &["--ready", "notify", "--chroot", "/"],
     ] {
         let out = g.run(detach().args(args).args(["--", "true"]));
         assert_eq!(out.code(), Some(64), "{args:?}: {out:?}");
