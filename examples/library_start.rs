@@ -1,7 +1,7 @@
 //! `Daemon::start` with the options the tests need, and what the caller is
 //! left with when it fails (tests/it/hardening.rs):
 //!
-//!     library_start LOG PIDFILE LOG_MODE [--thread]
+//!     library_start LOG PIDFILE LOG_MODE [--thread] [--hold FILE]
 //!
 //! The daemon writes one line to LOG and exits. A failed start prints the
 //! caller's working directory and umask afterwards, then exits with the
@@ -20,6 +20,11 @@ fn main() -> ExitCode {
         // A thread makes the process unfit to fork: start() must refuse.
         std::thread::spawn(|| std::thread::sleep(Duration::from_secs(30)));
     }
+    // --hold FILE: a file opened before start(), written to after it.
+    let held = rest
+        .windows(2)
+        .find(|w| w[0] == "--hold")
+        .map(|w| std::fs::OpenOptions::new().append(true).create(true).open(&w[1]).expect("open the held file"));
     let started = detach::Daemon::new()
         .log(log)
         .pidfile(pidfile)
@@ -30,6 +35,10 @@ fn main() -> ExitCode {
     match started {
         Ok(_daemon) => {
             println!("started");
+            // A file the program opened before start() is still its own.
+            if let Some(mut held) = held {
+                std::io::Write::write_all(&mut held, b"still mine\n").expect("write to the held file");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

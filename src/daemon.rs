@@ -47,7 +47,8 @@ impl Reporter {
     /// Hands `err` to the first parent, and goes on.
     pub fn report_failure(mut self, err: &Error) {
         let mut msg = vec![err.exit_code()];
-        msg.extend_from_slice(err.to_string().as_bytes());
+        msg.extend(err.to_string().bytes().filter(|&b| b != 0));
+        msg.push(0); // the end: the reader does not wait for EOF
         let _ = self.pipe.write_all(&msg);
     }
 }
@@ -65,7 +66,7 @@ pub enum Silence {
 /// daemon only. The first parent waits for the daemon's report and exits 0 on
 /// success; on failure it returns the daemon's error to the caller.
 /// Inherited fds above 2, except `keep`, are closed in the daemon.
-pub fn daemonize(keep: &[RawFd], silence: Silence) -> Result<Reporter> {
+pub fn daemonize(keep: &[RawFd], close: Close, silence: Silence) -> Result<Reporter> {
     ensure_single_threaded()?;
     let (rd, wr) = pipe2(OFlag::O_CLOEXEC).map_err(|e| Error::os("cannot create status pipe", e))?;
     // SAFETY: the process is single-threaded (checked above), so the child is
@@ -96,15 +97,65 @@ pub fn daemonize(keep: &[RawFd], silence: Silence) -> Result<Reporter> {
     }
     let mut keep = keep.to_vec();
     keep.push(wr.as_raw_fd());
-    close_fds_except(&keep);
+    match close {
+        Close::All => close_fds_except(&keep),
+        Close::Inheritable => close_inheritable_fds_except(&keep),
+    }
     Ok(Reporter { pipe: File::from(wr) })
 }
 
+/// Which of the fds above 2 the daemon closes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Close {
+    /// Every one (the command line: detach owns nothing else).
+    All,
+    /// Only those a program would pass on to what it execs (no close-on-exec
+    /// flag: what its own parent left it). The library's: the program's own
+    /// fds, all close-on-exec from std, are Rust objects it still owns, and
+    /// closing one under it would let its number be reused behind its back.
+    Inheritable,
+}
+
+/// [`Close::Inheritable`]: the fds above 2 without FD_CLOEXEC, except `keep`.
+fn close_inheritable_fds_except(keep: &[RawFd]) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
+    let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    for fd in fds.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
+        // SAFETY: fcntl(F_GETFD) reads a flag of an fd number; an fd that is
+        // already closed (the directory's own) gives -1, and is skipped.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+            // SAFETY: an fd without close-on-exec was inherited, not opened
+            // by this program through std (which sets the flag on all it
+            // opens), so no live Rust object owns it.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
 /// Reads the daemon's report: empty, or an exit code followed by a message.
+///
+/// The report ends at its first byte (success) or at a NUL, not at EOF: a
+/// library daemon that forks workers before it reports hands them the write
+/// end too (close-on-exec acts at exec only), and the caller must not wait
+/// for them to exit.
 fn read_report(rd: OwnedFd, silence: Silence) -> Result<()> {
     let mut buf = Vec::new();
-    if let Err(e) = File::from(rd).read_to_end(&mut buf) {
-        return Err(Error::os("cannot read the daemon's status", e));
+    let mut file = File::from(rd);
+    let mut chunk = [0u8; 512];
+    loop {
+        match file.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::os("cannot read the daemon's status", e)),
+        }
+        if buf.first() == Some(&exit::OK) || buf[1..].contains(&0) {
+            break;
+        }
+    }
+    if let Some(end) = buf.iter().skip(1).position(|&b| b == 0) {
+        buf.truncate(end + 1);
     }
     match buf.split_first() {
         None if silence == Silence::MeansExec => Ok(()),

@@ -172,7 +172,10 @@ impl Daemon {
     }
 
     /// Keeps `fd` open in the daemon: [`Daemon::start`] closes every other
-    /// inherited fd above 2. For what must be done with privileges that
+    /// *inherited* fd above 2 (one without close-on-exec, which std never
+    /// opens: the program's own `File`s and sockets stay open, and stay
+    /// theirs). Needed only for an fd whose close-on-exec flag was cleared
+    /// on purpose; say, for what must be done with privileges that
     /// [`Daemon::user`] drops, before starting: a server binds port 80 as
     /// root, keeps the listener, and serves as `nobody`.
     ///
@@ -233,10 +236,11 @@ impl Daemon {
         let caller = CallerState::save()?;
         let mut prep = Prepared::new(&self, None).inspect_err(|_| caller.restore())?;
         let keep = [prep.fds(), caller.fds(), self.keep.clone()].concat();
-        let reporter = daemon::daemonize(&keep, daemon::Silence::MeansDeath).inspect_err(|_| {
-            prep.undo_in_parent();
-            caller.restore();
-        })?;
+        let reporter =
+            daemon::daemonize(&keep, daemon::Close::Inheritable, daemon::Silence::MeansDeath).inspect_err(|_| {
+                prep.undo_in_parent();
+                caller.restore();
+            })?;
         // In the daemon: the caller's directory is not held open.
         drop(caller);
         let result = prep

@@ -8,12 +8,13 @@ use std::path::PathBuf;
 use nix::fcntl::OFlag;
 use nix::unistd::pipe2;
 
-use crate::daemon::{self, CommandSpec, Silence};
+use crate::daemon::{self, Close, CommandSpec, Silence};
 use crate::error::{Error, Result};
 use crate::notify::Notifier;
 use crate::ready::{self, NotifySocket};
 use crate::restart::{Ending, Launcher, Output};
-use crate::supervise::{self, Outcome, Outputs, Signals, Sink, Start, Stream, Supervisor};
+use crate::stdio;
+use crate::supervise::{self, Caller, Outcome, Outputs, Signals, Sink, Start, Stream, Supervisor};
 use crate::syslog::{self, Syslog};
 use crate::{Daemon, Prepared};
 
@@ -76,13 +77,14 @@ pub fn run(config: Config) -> Result<i32> {
     };
     match config.mode {
         Mode::Exec => {
-            let reporter = daemon::daemonize(&prep.fds(), Silence::MeansExec).inspect_err(|_| prep.undo_in_parent())?;
+            let reporter = daemon::daemonize(&prep.fds(), Close::All, Silence::MeansExec)
+                .inspect_err(|_| prep.undo_in_parent())?;
             let err = exec_command(&mut prep, &spec);
             prep.undo();
             reporter.fail(&err)
         }
         Mode::Daemon => {
-            let reporter = daemon::daemonize(&[prep.fds(), keep].concat(), Silence::MeansDeath)
+            let reporter = daemon::daemonize(&[prep.fds(), keep].concat(), Close::All, Silence::MeansDeath)
                 .inspect_err(|_| prep.undo_in_parent())?;
             // Report to the first parent once the command has been exec'd
             // (or is ready, as --ready asks), or why it was not; then supervise.
@@ -133,14 +135,18 @@ fn exec_command(prep: &mut Prepared, spec: &CommandSpec) -> Error {
 /// or a death by its signal (after the pidfiles are gone); or, when the first
 /// run was never ready, tells the caller why.
 fn finish(supervisor: Supervisor, mut prep: Prepared) -> Result<i32> {
-    let (outcome, reporter) = supervisor.run();
+    let (outcome, caller) = supervisor.run();
     prep.remove_pidfiles();
     match outcome {
         Outcome::Ended(Ending::Exited(status)) => Ok(status),
         Outcome::Ended(Ending::Killed { signal, .. }) => crate::signals::die_by(signal),
-        Outcome::StartFailed(e) => match reporter {
-            Some(r) => r.fail(&e),
-            None => Err(e),
+        Outcome::StartFailed(e) => match caller {
+            Caller { reporter: Some(r), .. } => r.fail(&e),
+            Caller { stderr: Some(mut stderr), .. } => {
+                let _ = std::io::Write::write_all(&mut stderr, format!("detach: {e}\n").as_bytes());
+                Ok(e.exit_code().into())
+            }
+            Caller { .. } => Err(e),
         },
     }
 }
@@ -201,6 +207,12 @@ fn start_supervisor(
         }
         _ => None,
     };
+    // In the foreground, a failed start is told on detach's own stderr (the
+    // journal, a terminal), which the logs are about to replace as fd 2.
+    let caller_stderr = match !daemon && config.ready.gated() {
+        true => Some(stdio::duplicate_stderr().map_err(|e| Error::os("cannot duplicate stderr", e))?),
+        false => None,
+    };
     let pid = launcher.launch().inspect_err(|_| launcher.remove_pidfile())?;
     let setup = || -> Result<(Vec<Sink>, Vec<Stream>)> {
         prep.write_pidfile(std::process::id())?;
@@ -219,7 +231,8 @@ fn start_supervisor(
         Ok((sinks, streams)) => {
             let notify = if config.notify_passthrough { None } else { Notifier::from_env() };
             let outputs = Outputs { streams, sinks, syslog };
-            let start = Start { ready: config.ready.clone(), notify_socket, reporter: None };
+            let caller = Caller { reporter: None, stderr: caller_stderr };
+            let start = Start { ready: config.ready.clone(), notify_socket, caller };
             Ok(Supervisor::new(launcher, pid, outputs, signals, notify, config.supervise.clone(), start))
         }
         Err(e) => {

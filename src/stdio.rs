@@ -77,6 +77,11 @@ pub fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
     Ok(())
 }
 
+/// A close-on-exec copy of this process's fd 2, as it is now.
+pub(crate) fn duplicate_stderr() -> io::Result<File> {
+    Ok(File::from(io::stderr().as_fd().try_clone_to_owned()?))
+}
+
 /// Opens /dev/null for reading and writing, close-on-exec.
 pub fn open_devnull() -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open("/dev/null")

@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use crate::daemon::Reporter;
 use crate::error::Error;
 
+mod group;
 mod requests;
 mod starting;
 
@@ -74,8 +75,17 @@ pub struct Start {
     pub ready: ready::Options,
     /// detach's own NOTIFY_SOCKET, for `--ready notify`.
     pub notify_socket: Option<NotifySocket>,
-    /// The first parent, waiting (default mode); `None` in the foreground.
+    /// Who waits for the start to be settled.
+    pub caller: Caller,
+}
+
+/// Who hears how the start went: the first parent, waiting (default mode),
+/// or, in the foreground, detach's original stderr (the journal), kept
+/// apart from the log that fd 2 now is.
+#[derive(Default)]
+pub struct Caller {
     pub reporter: Option<Reporter>,
+    pub stderr: Option<std::fs::File>,
 }
 
 pub struct Supervisor {
@@ -104,7 +114,7 @@ pub struct Supervisor {
     notify: Option<Notifier>,
     opts: Options,
     /// When a stop began: the command's group gets KILL at this instant.
-    kill_at: Option<Instant>,
+    kill_at: Vec<(Instant, Pid)>,
     /// After the KILL: leave even if orphans outside the group hold the pipe.
     give_up_at: Option<Instant>,
     /// When the last run ended, for `--drain-timeout`.
@@ -161,7 +171,7 @@ impl Supervisor {
             signals,
             notify,
             opts,
-            kill_at: None,
+            kill_at: Vec::new(),
             give_up_at: None,
             drain_until: None,
             next_watch: Instant::now() + WATCH_INTERVAL,
@@ -179,7 +189,7 @@ impl Supervisor {
     /// output is drained; returns how detach must end: as the command did,
     /// with 0 for an ending `--success-status` lists, or with the reason the
     /// first run was never ready (and the first parent, still waiting).
-    pub fn run(mut self) -> (Outcome, Option<Reporter>) {
+    pub fn run(mut self) -> (Outcome, Caller) {
         self.reap_children();
         while !self.finished() {
             self.wait_for_events();
@@ -207,7 +217,7 @@ impl Supervisor {
             (None, e) if self.opts.success.listed(e) => Outcome::Ended(Ending::Exited(0)),
             (None, e) => Outcome::Ended(e),
         };
-        (outcome, self.start.reporter.take())
+        (outcome, std::mem::take(&mut self.start.caller))
     }
 
     fn finished(&self) -> bool {
@@ -263,8 +273,9 @@ impl Supervisor {
         let retries = self.sinks.iter().filter_map(Sink::retry_at);
         let retries = retries.chain(self.syslog.as_ref().and_then(Syslog::retry_at));
         let gate = self.gate.as_ref().map(Gate::deadline);
-        let timers = [self.kill_at, self.give_up_at, self.drain_until, self.respawn_at, gate];
-        held.chain(watch).chain(retries).chain(timers.into_iter().flatten()).min()
+        let kills = self.kill_at.iter().map(|&(t, _)| t);
+        let timers = [self.give_up_at, self.drain_until, self.respawn_at, gate];
+        held.chain(watch).chain(retries).chain(kills).chain(timers.into_iter().flatten()).min()
     }
 
     fn handle_signals(&mut self) {
@@ -285,13 +296,10 @@ impl Supervisor {
     /// The stop signal to the command, or to its process group
     /// (`--stop-group`, and between runs, where orphans may remain).
     fn send_stop_signal(&self) {
-        // SAFETY: kill(2) with plain integers: our child, or the process
-        // group it leads (see forward_signal).
-        unsafe {
-            match self.child {
-                Some(child) if !self.opts.stop_group => libc::kill(child.as_raw(), self.opts.stop_signal),
-                _ => libc::kill(-self.group.as_raw(), self.opts.stop_signal),
-            };
+        match self.child {
+            // SAFETY: kill(2) on our own unreaped child (see forward_signal).
+            Some(child) if !self.opts.stop_group => drop(unsafe { libc::kill(child.as_raw(), self.opts.stop_signal) }),
+            child => group::signal_group(self.group, child.is_some(), self.opts.stop_signal),
         }
     }
 
@@ -299,7 +307,10 @@ impl Supervisor {
     /// group is left when `--kill-timeout` runs out.
     fn start_kill_timer(&mut self) {
         self.send_stop_signal();
-        self.kill_at.get_or_insert_with(|| deadline(self.opts.kill_timeout));
+        // One timer per run's group: a run that follows has its own.
+        if !self.kill_at.iter().any(|&(_, g)| g == self.group) {
+            self.kill_at.push((deadline(self.opts.kill_timeout), self.group));
+        }
     }
 
     /// TERM: stop the command; no run follows. Between two runs, that's now.
@@ -346,11 +357,16 @@ impl Supervisor {
         self.child = None;
         self.last_ending = ending;
         let program = self.launcher.spec.program();
-        if let Some(gate) = self.gate.take() {
-            let (code, why) = gate.ended(&program, ending, Instant::now());
-            if self.gate_failed(gate, code, &why) {
-                return self.finish(ending);
+        match self.gate.take() {
+            // The run a restart request stopped: its successor gets a gate.
+            Some(_) if self.restarting => {}
+            Some(gate) => {
+                let (code, why) = gate.ended(&program, ending, Instant::now());
+                if self.gate_failed(gate, code, &why, libc::ECHILD) {
+                    return self.finish(ending);
+                }
             }
+            None => {}
         }
         let how = match ending {
             _ if !ran => format!("'{program}' did not start"),
@@ -362,15 +378,14 @@ impl Supervisor {
         };
         if self.restarting && !self.stopping {
             self.restarting = false;
-            self.kill_at = None;
-            self.give_up_at = None;
             self.note(&format!("{how}; restarting as asked"));
             return self.respawn();
         }
         let next = match self.stopping {
             true => Next::Stop,
             false => {
-                let failed = !self.opts.success.clean(ending) || std::mem::take(&mut self.unready);
+                let unready = std::mem::take(&mut self.unready);
+                let failed = unready || !self.opts.success.clean(ending);
                 self.backoff.next(failed, self.started_at.elapsed())
             }
         };
@@ -409,6 +424,9 @@ impl Supervisor {
             Ok(pid) => {
                 let pid = Pid::from_raw(pid as i32);
                 (self.child, self.group, self.started_at) = (Some(pid), pid, Instant::now());
+                // A stop of the run before (not ready in time, a restart)
+                // must not reach this one.
+                self.give_up_at = None;
                 if let Some(l) = &mut self.syslog {
                     l.set_pid(pid.as_raw() as u32);
                 }
@@ -494,17 +512,16 @@ impl Supervisor {
             }
             self.next_watch = now + WATCH_INTERVAL;
         }
-        if self.kill_at.is_some_and(|t| now >= t) {
-            self.kill_at = None;
-            // SAFETY: kill(2) with integers: the group of our latest run,
-            // and our child, which may have left that group.
-            unsafe {
-                libc::kill(-self.group.as_raw(), libc::SIGKILL);
-                if let Some(child) = self.child {
-                    libc::kill(child.as_raw(), libc::SIGKILL);
-                }
+        for (_, group) in self.kill_at.extract_if(.., |&mut (t, _)| now >= t).collect::<Vec<_>>() {
+            let leader_alive = self.child.is_some() && group == self.group;
+            group::signal_group(group, leader_alive, libc::SIGKILL);
+            if let Some(child) = self.child.filter(|_| group == self.group) {
+                // SAFETY: kill(2) on our unreaped child, which may have left its group.
+                unsafe { libc::kill(child.as_raw(), libc::SIGKILL) };
             }
-            self.give_up_at = Some(now + GIVE_UP_GRACE);
+            if group == self.group {
+                self.give_up_at = Some(now + GIVE_UP_GRACE);
+            }
         }
         if self.respawn_at.is_some_and(|t| now >= t) {
             self.respawn_at = None;

@@ -22,9 +22,12 @@ impl Supervisor {
     /// file once complete, for a line written in one write may reach the pipe
     /// in pieces.
     pub(super) fn reopen_logs(&mut self) -> i32 {
-        if let Some(n) = &self.notify {
+        // RELOADING=1 and READY=1 only around a reopen of a service systemd
+        // was told is ready: not while it starts (READY=1 would make it
+        // active early), nor once it stops.
+        let tell = self.notify.as_ref().filter(|_| !self.first_run && !self.stopping).map(|n| {
             n.reloading();
-        }
+        });
         let mut outcome = 0;
         for sink in &mut self.sinks {
             if let Err(errno) = sink.reopen()
@@ -33,7 +36,7 @@ impl Supervisor {
                 outcome = errno;
             }
         }
-        if let Some(n) = &self.notify {
+        if let (Some(()), Some(n)) = (tell, &self.notify) {
             n.send("READY=1");
         }
         outcome
@@ -55,6 +58,10 @@ impl Supervisor {
     pub(super) fn restart(&mut self, from: Waiter) {
         if self.stopping || self.ending.is_some() {
             return request::answer(from.0, from.1, libc::ESRCH);
+        }
+        // The first run's start is not settled: its caller still waits.
+        if self.first_run {
+            return request::answer(from.0, from.1, libc::EBUSY);
         }
         self.restart_waiters.push(from);
         if self.child.is_none() {

@@ -13,7 +13,7 @@ impl Supervisor {
     /// The first parent waits (default mode): it is told once the first run
     /// is started, or why it never was.
     pub fn wait_with(&mut self, reporter: Reporter) {
-        self.start.reporter = Some(reporter);
+        self.start.caller.reporter = Some(reporter);
         self.report_started();
     }
 
@@ -29,7 +29,7 @@ impl Supervisor {
     /// Tells the first parent (it exits 0) and systemd (READY=1) that the
     /// service is up.
     pub(super) fn announce_ready(&mut self) {
-        if let Some(r) = self.start.reporter.take() {
+        if let Some(r) = self.start.caller.reporter.take() {
             r.success();
         }
         if let Some(n) = &self.notify {
@@ -67,7 +67,8 @@ impl Supervisor {
             }
             Verdict::Failed { code, why } => {
                 let gate = self.gate.take().expect("the gate is open");
-                if self.gate_failed(gate, code, &why) {
+                let errno = if code == crate::ready::TIMED_OUT { libc::ETIMEDOUT } else { libc::ECANCELED };
+                if self.gate_failed(gate, code, &why, errno) {
                     self.stopping = true;
                 }
                 self.unready = true;
@@ -76,10 +77,11 @@ impl Supervisor {
         }
     }
 
-    /// A run failed to be ready. The first run's failure is the caller's
-    /// (true: no run follows); a later one's is a line in the log.
-    pub(super) fn gate_failed(&mut self, gate: Gate, code: u8, why: &str) -> bool {
-        self.answer_restarts(libc::ETIMEDOUT);
+    /// A run failed to be ready: `errno` for the verbs waiting on it. The
+    /// first run's failure is the caller's (true: no run follows); a later
+    /// one's is a line in the log.
+    pub(super) fn gate_failed(&mut self, gate: Gate, code: u8, why: &str, errno: i32) -> bool {
+        self.answer_restarts(errno);
         if !std::mem::take(&mut self.first_run) {
             self.note(why);
             return false;

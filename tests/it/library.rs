@@ -73,3 +73,21 @@ fn library_start_deferred_returns_once_ready_or_with_the_reason() {
     assert_eq!(out.code(), Some(71), "{out:?}");
     assert!(out.stderr.contains("the daemon never said it was ready"), "{out:?}");
 }
+
+/// From the review of issue 13's work: `start()` closed every fd above 2, so a `File` the
+/// program opened before it kept a number that the daemon then reused for its pidfile; writing
+/// to that `File`, or dropping it, hit the pidfile (and its locks). Only inherited fds (without
+/// close-on-exec) are closed now.
+#[test]
+fn library_start_keeps_the_programs_own_fds() {
+    let g = Guard::new();
+    let (log, pidfile, held) = (g.path("app.log"), g.pidfile("app.pid"), g.path("held.txt"));
+    let out = g.run(Command::new(example("library_start")).arg(&log).arg(&pidfile).args(["0640", "--hold"]).arg(&held));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    assert!(wait_until(|| read(&held) == "still mine\n", DEADLINE), "held file: {:?}", read(&held));
+    let pid = read(&pidfile);
+    assert!(
+        pid.is_empty() || pid.trim().parse::<i32>().is_ok(),
+        "the pidfile was written through the held fd: {pid:?}"
+    );
+}

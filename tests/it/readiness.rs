@@ -18,9 +18,15 @@ fn py(code: &str) -> Vec<String> {
 /// Python that sends `messages` (each one datagram, `\n` for newlines) to $NOTIFY_SOCKET, with
 /// `pause` seconds before each, then sleeps.
 fn notifier(messages: &[&str], pause: f64) -> Vec<String> {
+    let timed: Vec<(f64, &str)> = messages.iter().map(|m| (pause, *m)).collect();
+    notifier_timed(&timed)
+}
+
+/// [`notifier`] with a pause of its own before each message.
+fn notifier_timed(messages: &[(f64, &str)]) -> Vec<String> {
     let sends: String = messages
         .iter()
-        .map(|m| format!("time.sleep({pause}); s.sendto(b'{m}', os.environ['NOTIFY_SOCKET']); "))
+        .map(|(pause, m)| format!("time.sleep({pause}); s.sendto(b'{m}', os.environ['NOTIFY_SOCKET']); "))
         .collect();
     py(&format!(
         "import os, socket, time; print('up', flush=True); \
@@ -303,4 +309,111 @@ fn bad_readiness_options_are_usage_errors() {
         let out = g.run(detach().args(args).args(["--", "true"]));
         assert_eq!(out.code(), Some(64), "{args:?}: {out:?}");
     }
+}
+
+// Regressions from the review of the readiness work.
+
+/// A later run that was not ready in time is stopped; the KILL timer of that stop must not
+/// reach the run after it (it did: run 3 got a SIGKILL meant for run 2), and a run that was
+/// KILLed for not being ready must not make the next, clean, ending count as a failure.
+#[test]
+fn a_stop_for_not_being_ready_never_reaches_the_next_run_nor_its_ending() {
+    let g = Guard::new();
+    let counter = g.path("n");
+    // Run 1: ready, then fails. Run 2: never ready; `stubborn` ignores TERM. Run 3: ready,
+    // lives past the kill timeout of run 2's stop, and exits 0.
+    for (name, run2) in [("dies", "sleep 60"), ("stubborn", "trap '' TERM; while :; do sleep 0.1; done")] {
+        let _ = std::fs::remove_file(&counter);
+        let log = g.path(&format!("{name}.log"));
+        let script = format!(
+            "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; echo run $n; \
+             case $n in 1) echo READY; sleep 0.2; exit 1;; 2) {run2};; *) echo READY; sleep 2.5; echo run $n done; exit 0;; esac",
+            c = s(&counter)
+        );
+        let out = g.run(
+            detach()
+                .args(["--foreground", "--log", s(&log), "--restart", "on-failure", "--restart-delay", "0"])
+                .args(["--ready", "line:READY", "--ready-timeout", "1", "--kill-timeout", "2"])
+                .args(["--", "sh", "-c", &script]),
+        );
+        let text = read(&log);
+        assert_eq!(out.how(), "exit 0", "{name}: {out:?}\n{text}");
+        assert!(text.contains("run 3 done\n"), "{name}: run 3 was cut short:\n{text}");
+        assert!(!text.contains("run 4"), "{name}: a clean ending was restarted:\n{text}");
+    }
+}
+
+/// Under systemd, a reopen (logrotate, ExecReload) while the command is not ready yet must not
+/// send RELOADING=1/READY=1: READY=1 would make the unit active before the command is.
+#[test]
+fn a_reopen_before_the_command_is_ready_tells_systemd_nothing() {
+    let g = Guard::new();
+    let systemd = g.path("systemd.sock");
+    let listener = UnixDatagram::bind(&systemd).unwrap();
+    listener.set_read_timeout(Some(DEADLINE)).unwrap();
+    let (log, ready) = (g.path("app.log"), g.path("ready"));
+    let script = format!("echo starting; sleep 1; touch {}; echo READY; exec sleep 60", s(&ready));
+    let mut child = detach()
+        .env("NOTIFY_SOCKET", &systemd)
+        .args(["--foreground", "--log", s(&log), "--ready", "line:READY", "--", "sh", "-c", &script])
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    g.track(pid);
+    wait_for_text(&log, "starting\n");
+    signal(pid, libc::SIGHUP);
+    let mut buf = [0u8; 512];
+    let n = listener.recv(&mut buf).expect("a message for systemd");
+    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(ready.exists(), "systemd heard {first:?} before the command was ready");
+    assert!(first.starts_with("READY=1\nMAINPID="), "{first:?}");
+    signal(pid, libc::SIGTERM);
+    let _ = child.wait();
+}
+
+/// `detach restart` while the first run's start is not settled (its caller still waits) is
+/// refused, and leaves the start alone: it used to end detach as a failed start.
+#[test]
+fn restart_before_the_first_run_is_ready_is_refused_and_harmless() {
+    let g = Guard::new();
+    let (log, pidfile) = (g.path("app.log"), g.pidfile("p.pid"));
+    let script = "echo starting; sleep 1.5; echo READY; exec sleep 60";
+    let mut child = detach()
+        .args(["--foreground", "--log", s(&log), "--pidfile", s(&pidfile), "--ready", "line:READY"])
+        .args(["--", "sh", "-c", script])
+        .spawn()
+        .unwrap();
+    g.track(child.id() as i32);
+    wait_for_text(&log, "starting\n");
+    wait_pid(&pidfile);
+    let out = g.run(detach().args(["restart", "--pidfile", s(&pidfile)]));
+    assert_ne!(out.code(), Some(0), "{out:?}");
+    assert!(out.stderr.contains("Device or resource busy"), "{out:?}");
+    wait_for_text(&log, "READY\n");
+    assert!(child.try_wait().unwrap().is_none(), "detach ended: {:?}", read(&log));
+    signal(child.id() as i32, libc::SIGTERM);
+    let _ = child.wait();
+}
+
+/// With --foreground, fd 2 is the log once the command runs: a failed start's report must
+/// still reach detach's own stderr (the journal), and the log gets one line.
+#[test]
+fn foreground_failed_start_is_reported_on_the_callers_stderr_not_only_in_the_log() {
+    let g = Guard::new();
+    let log = g.path("app.log");
+    let out = g.run(detach().args([
+        "--foreground",
+        "--log",
+        s(&log),
+        "--ready",
+        "line:READY",
+        "--",
+        "sh",
+        "-c",
+        "echo boom; exit 3",
+    ]));
+    assert_eq!(out.code(), Some(3), "{out:?}");
+    assert!(out.stderr.starts_with("detach: 'sh' exited with status 3"), "{out:?}");
+    assert!(out.stderr.contains("  | boom"), "{out:?}");
+    assert_eq!(read(&log).matches("exited with status 3").count(), 1, "{:?}", read(&log));
 }
