@@ -59,7 +59,7 @@ _detach() {
 
     case "${cmd}" in
         detach)
-            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --help --version status reopen stop restart signal help"
+            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --timestamp --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --help --version status reopen stop restart signal help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -119,6 +119,10 @@ _detach() {
                     ;;
                 --log-buffer)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timestamp)
+                    COMPREPLY=($(compgen -W "iso utc tai64n unix" -- "${cur}"))
                     return 0
                     ;;
                 --syslog-socket)

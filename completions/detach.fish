@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_detach_global_optspecs
-    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
+    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= timestamp= syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
 end
 
 function __fish_detach_needs_command
@@ -38,6 +38,10 @@ complete -c detach -n "__fish_detach_needs_command" -l reopen-signal -d 'Signal 
 complete -c detach -n "__fish_detach_needs_command" -l log-mode -d 'Mode of the log files detach creates, octal, before the umask; at most 0666 (no execute, setuid, setgid or sticky bit)' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-owner -d 'Owner of the log files detach creates' -r
 complete -c detach -n "__fish_detach_needs_command" -l log-buffer -d 'Most bytes held per log while it cannot be written (disk full); past it the oldest are dropped, and a line says how many once writing works again. Suffixes K, M, G (powers of 1024)' -r
+complete -c detach -n "__fish_detach_needs_command" -l timestamp -d 'Start each line of the log files with the time detach read its first byte, then a space: iso (local time, 2026-11-29T23:57:19.123456+01:00), utc (2026-11-29T22:57:19.123456Z), tai64n (as s6-log and multilog: tai64nlocal decodes it) or unix (1764457039.123456). detach\'s own lines too; syslog is unchanged' -r -f -a "iso\t'RFC 3339 local time with microseconds and offset: 2026-11-29T23:57:19.123456+01:00'
+utc\t'RFC 3339 UTC with microseconds: 2026-11-29T22:57:19.123456Z'
+tai64n\t'TAI64N as s6-log and multilog write it (`tai64nlocal` decodes it): @4000000069...'
+unix\t'Seconds since the epoch, with microseconds: 1764457039.123456'"
 complete -c detach -n "__fish_detach_needs_command" -l syslog-socket -d 'Also send each line to the syslog socket at PATH (a datagram socket like /dev/log)' -r -F
 complete -c detach -n "__fish_detach_needs_command" -l syslog-server -d 'Also send each line to a remote collector: udp://HOST:PORT, or tcp://HOST:PORT (RFC 5424, octet-counted; reconnects, holds a backlog of up to --log-buffer meanwhile)' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-facility -d 'Syslog facility (daemon, user, local0 to local7, ...)' -r

@@ -127,6 +127,13 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
     log_buffer: usize,
 
+    /// Start each line of the log files with the time detach read its first byte, then a space:
+    /// iso (local time, 2026-11-29T23:57:19.123456+01:00), utc (2026-11-29T22:57:19.123456Z),
+    /// tai64n (as s6-log and multilog: tai64nlocal decodes it) or unix (1764457039.123456).
+    /// detach's own lines too; syslog is unchanged
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "iso", value_enum, help_heading = "Log files")]
+    timestamp: Option<crate::TimeFormat>,
+
     /// Also send each line to the local syslog socket, /dev/log (journald or rsyslog)
     #[arg(long, conflicts_with = "exec", help_heading = "Syslog")]
     syslog: bool,
@@ -439,6 +446,7 @@ impl Cli {
                 kill_timeout: self.kill_timeout.get(),
                 drain_timeout: self.drain_timeout.map(Seconds::get),
                 log_buffer: self.log_buffer,
+                logging: crate::Logging { timestamp: self.timestamp },
                 restart: RestartPolicy {
                     when: self.restart,
                     delay: self.restart_delay.get(),

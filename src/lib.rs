@@ -39,6 +39,7 @@ pub mod stdio;
 mod stream;
 mod supervise;
 mod syslog;
+mod timestamp;
 mod user;
 
 use std::fs::File;
@@ -50,8 +51,10 @@ pub use error::{Error, Result};
 pub use reopen::{Reopener, reopen_on_signal};
 pub use restart::{Policy as RestartPolicy, When as RestartWhen};
 pub use run::{Config, Mode, run};
+pub use sink::Logging;
 pub use stdio::{LogOptions, LogTarget, Redirect, open_log, redirect};
 pub use supervise::Options as SuperviseOptions;
+pub use timestamp::TimeFormat;
 
 use pidfile::Pidfile;
 use user::Credentials;

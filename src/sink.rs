@@ -3,10 +3,18 @@
 //! path on request, and the once-a-second watch for a moved or deleted file.
 
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::backlog::{self, Backlog};
 use crate::stdio::{LogTarget, PathState, with_fd};
+use crate::timestamp::{self, Stamper, TimeFormat};
+
+/// What detach does to the lines of its log files besides writing them.
+#[derive(Clone, Debug, Default)]
+pub struct Logging {
+    /// `--timestamp`: each line starts with the time its first byte was read.
+    pub timestamp: Option<TimeFormat>,
+}
 
 /// How often the log paths are checked for a move or a delete.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -28,6 +36,9 @@ pub struct Sink {
     backlog: Backlog,
     /// detach's own messages written here, for syslog to relay.
     notes: Vec<String>,
+    /// `--timestamp`, and the buffer stamped lines are built in.
+    stamper: Option<Stamper>,
+    stamped: Vec<u8>,
 }
 
 impl Sink {
@@ -41,15 +52,39 @@ impl Sink {
             reopen_errors: Vec::new(),
             backlog: Backlog::new(limit),
             notes: Vec::new(),
+            stamper: None,
+            stamped: Vec::new(),
+        }
+    }
+
+    /// Applies `--timestamp` (and, later, rotation) to this log.
+    pub fn manage(mut self, logging: &Logging) -> Sink {
+        self.stamper = logging.timestamp.map(Stamper::new);
+        self
+    }
+
+    /// Writes `data`, read at `now` (its first line's first byte at `since`,
+    /// when it was held), stamped if asked. Never blocks on a failing log:
+    /// the pipe keeps flowing.
+    pub fn write(&mut self, data: &[u8], since: Option<Instant>, now: Instant, watch: bool) {
+        if watch && now.duration_since(self.last_check) >= WATCH_INTERVAL {
+            self.check_moved(now);
+        }
+        match &mut self.stamper {
+            None => self.take(data, now),
+            Some(stamper) => {
+                let (first, rest) = wall_times(since.unwrap_or(now), now);
+                let mut out = std::mem::take(&mut self.stamped);
+                timestamp::stamp_lines(stamper, data, self.taken_line_end, first, rest, &mut out);
+                self.take(&out, now);
+                self.stamped = out;
+            }
         }
     }
 
     /// Writes `data`, or queues it behind what waits for the log to take
-    /// data again. Never blocks on a failing log: the pipe keeps flowing.
-    pub fn write(&mut self, data: &[u8], now: Instant, watch: bool) {
-        if watch && now.duration_since(self.last_check) >= WATCH_INTERVAL {
-            self.check_moved(now);
-        }
+    /// data again.
+    fn take(&mut self, data: &[u8], now: Instant) {
         if let Some(&last) = data.last() {
             self.taken_line_end = last == b'\n';
         }
@@ -135,7 +170,7 @@ impl Sink {
     /// in order behind whatever waits.
     pub fn own_line(&mut self, msg: &str) {
         let line_break = if self.taken_line_end { "" } else { "\n" };
-        self.write(format!("{line_break}detach: {msg}\n").as_bytes(), Instant::now(), false);
+        self.write(format!("{line_break}detach: {msg}\n").as_bytes(), None, Instant::now(), false);
     }
 
     /// Writes one line of detach's own into this log, at a line boundary
@@ -202,4 +237,12 @@ impl Sink {
     pub fn take_notes(&mut self) -> Vec<String> {
         std::mem::take(&mut self.notes)
     }
+}
+
+/// The wall-clock times of two instants of the past (a line's start and its
+/// read), from one reading of each clock.
+fn wall_times(since: Instant, read: Instant) -> (SystemTime, SystemTime) {
+    let (wall, mono) = (SystemTime::now(), Instant::now());
+    let back = |t: Instant| wall.checked_sub(mono.saturating_duration_since(t)).unwrap_or(wall);
+    (back(since), back(read))
 }

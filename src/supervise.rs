@@ -43,6 +43,8 @@ pub struct Options {
     pub success: SuccessStatus,
     /// Bound of the backlog each log holds while it cannot be written.
     pub log_buffer: usize,
+    /// Timestamps and rotation of the log files.
+    pub logging: crate::sink::Logging,
 }
 
 /// What the supervisor pumps from, and to.

@@ -13,4 +13,5 @@ mod stopping;
 mod supervise;
 mod syslog;
 mod systemd;
+mod timestamps;
 mod util;
