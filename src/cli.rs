@@ -134,6 +134,22 @@ pub struct Cli {
     #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "iso", value_enum, help_heading = "Log files")]
     timestamp: Option<crate::TimeFormat>,
 
+    /// Rotate a log before a line would make it larger than SIZE (suffixes K, M, G); a line
+    /// larger than SIZE gets a file of its own. Archives: PATH.1 (newest) to PATH.N
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "exec", help_heading = "Log files")]
+    rotate_size: Option<usize>,
+
+    /// Rotate the logs every PERIOD: hourly, daily, weekly, or a number with s, m, h or d (30s,
+    /// 10m, 6h, 2d). An hour or more is aligned on local time (daily: at midnight; weekly: Monday
+    /// at midnight); an empty log is not rotated
+    #[arg(long, value_name = "PERIOD", conflicts_with = "exec", help_heading = "Log files")]
+    rotate_every: Option<crate::RotatePeriod>,
+
+    /// Archives kept per log (PATH.1 to PATH.N); older ones are deleted. Also what SIGALRM and
+    /// `detach rotate` keep [default: 10]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "exec", help_heading = "Log files")]
+    rotate_keep: Option<u32>,
+
     /// Also send each line to the local syslog socket, /dev/log (journald or rsyslog)
     #[arg(long, conflicts_with = "exec", help_heading = "Syslog")]
     syslog: bool,
@@ -261,6 +277,16 @@ enum Verb {
         #[arg(long, value_name = "SECONDS", default_value = "30")]
         timeout: Seconds,
     },
+    /// Make the supervisor of PIDFILE rotate its logs now (as SIGALRM does), keeping
+    /// --rotate-keep archives (default 10). Exit 0 once done, 1 no answer in time, 4 pidfile not
+    /// trusted or no supervisor (--exec), 7 not running
+    Rotate {
+        #[arg(long, value_name = "PATH")]
+        pidfile: PathBuf,
+        /// Seconds to wait for the supervisor's answer
+        #[arg(long, value_name = "SECONDS", default_value = "10")]
+        timeout: Seconds,
+    },
     /// Make the supervisor of PIDFILE send SIG (name or number) to its command. Exit 0 once
     /// sent, 1 no answer in time, 4 pidfile not trusted or no supervisor (--exec), 7 not
     /// running; the supervisor's error otherwise (ESRCH: no command running)
@@ -287,6 +313,7 @@ impl Verb {
             Verb::Reopen { pidfile, signal, .. } => control::reopen(&pidfile, signal.number()),
             Verb::Stop { pidfile, timeout } => control::stop(&pidfile, timeout.get()),
             Verb::Restart { pidfile, timeout } => control::request(&pidfile, Request::Restart, timeout.get()),
+            Verb::Rotate { pidfile, timeout } => control::request(&pidfile, Request::Rotate, timeout.get()),
             Verb::Signal { pidfile, timeout, signal } => {
                 control::request(&pidfile, Request::Signal(signal.number()), timeout.get())
             }
@@ -446,7 +473,14 @@ impl Cli {
                 kill_timeout: self.kill_timeout.get(),
                 drain_timeout: self.drain_timeout.map(Seconds::get),
                 log_buffer: self.log_buffer,
-                logging: crate::Logging { timestamp: self.timestamp },
+                logging: crate::Logging {
+                    timestamp: self.timestamp,
+                    rotation: crate::Rotation {
+                        size: self.rotate_size.map(|n| n as u64),
+                        every: self.rotate_every,
+                        keep: self.rotate_keep,
+                    },
+                },
                 restart: RestartPolicy {
                     when: self.restart,
                     delay: self.restart_delay.get(),

@@ -460,6 +460,7 @@ fn describe(req: Request) -> String {
         Request::Reopen => "reopen its logs".into(),
         Request::Restart => "restart the command".into(),
         Request::Signal(sig) => format!("signal the command with SIG{}", crate::sig::name(sig)),
+        Request::Rotate => "rotate its logs".into(),
     }
 }
 

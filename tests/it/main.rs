@@ -9,6 +9,7 @@ mod paths;
 mod pidfiles;
 mod real_systemd;
 mod restart;
+mod rotation;
 mod stopping;
 mod supervise;
 mod syslog;
