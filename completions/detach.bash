@@ -65,7 +65,7 @@ _detach() {
 
     case "${cmd}" in
         detach)
-            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --timestamp --rotate-size --rotate-every --rotate-keep --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --help --version status reopen stop restart rotate signal help"
+            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --timestamp --rotate-size --rotate-every --rotate-keep --rotate-compress --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --help --version status reopen stop restart rotate signal help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

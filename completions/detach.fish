@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_detach_global_optspecs
-    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= timestamp= rotate-size= rotate-every= rotate-keep= syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
+    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= timestamp= rotate-size= rotate-every= rotate-keep= rotate-compress syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough h/help V/version
 end
 
 function __fish_detach_needs_command
@@ -64,6 +64,7 @@ complete -c detach -n "__fish_detach_needs_command" -l restart-limit -d 'Give up
 complete -c detach -n "__fish_detach_needs_command" -l foreground -d 'Do not fork or detach: supervise in the foreground, exit with the command\'s status'
 complete -c detach -n "__fish_detach_needs_command" -l exec -d 'Daemonize and exec the command itself: no supervisor, so no log reopening'
 complete -c detach -n "__fish_detach_needs_command" -l no-watch -d 'Do not check once a second whether a log was moved or deleted'
+complete -c detach -n "__fish_detach_needs_command" -l rotate-compress -d 'Gzip each archive (PATH.1.gz, ...) in the background; a failure (disk full) leaves it uncompressed and says so once in the log'
 complete -c detach -n "__fish_detach_needs_command" -l syslog -d 'Also send each line to the local syslog socket, /dev/log (journald or rsyslog)'
 complete -c detach -n "__fish_detach_needs_command" -l stop-group -d 'Send the stop signal to the command\'s whole process group, not only to the command (its children too: a `sh -c` or npm wrapper\'s)'
 complete -c detach -n "__fish_detach_needs_command" -l notify-passthrough -d 'Under systemd Type=notify: let the command notify systemd itself (NOTIFY_SOCKET is passed to it; needs NotifyAccess=all) instead of detach sending READY=1 once it was exec\'d'

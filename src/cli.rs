@@ -150,6 +150,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "exec", help_heading = "Log files")]
     rotate_keep: Option<u32>,
 
+    /// Gzip each archive (PATH.1.gz, ...) in the background; a failure (disk full) leaves it
+    /// uncompressed and says so once in the log
+    #[arg(long, conflicts_with = "exec", help_heading = "Log files")]
+    rotate_compress: bool,
+
     /// Also send each line to the local syslog socket, /dev/log (journald or rsyslog)
     #[arg(long, conflicts_with = "exec", help_heading = "Syslog")]
     syslog: bool,
@@ -480,6 +485,7 @@ impl Cli {
                         every: self.rotate_every,
                         keep: self.rotate_keep,
                     },
+                    compress: self.rotate_compress,
                 },
                 restart: RestartPolicy {
                     when: self.restart,

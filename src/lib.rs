@@ -21,6 +21,7 @@
 
 mod backlog;
 pub mod cli;
+mod compress;
 mod control;
 mod daemon;
 pub mod error;

@@ -6,6 +6,7 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::backlog::{self, Backlog};
+use crate::compress::Compressor;
 use crate::rotate::{self, Rotation, Rotator};
 use crate::stdio::{LogTarget, PathState, with_fd};
 use crate::timestamp::{self, Stamper, TimeFormat};
@@ -17,6 +18,8 @@ pub struct Logging {
     pub timestamp: Option<TimeFormat>,
     /// Built-in rotation.
     pub rotation: Rotation,
+    /// `--rotate-compress`: gzip each archive, in the background.
+    pub compress: bool,
 }
 
 /// How often the log paths are checked for a move or a delete.
@@ -43,6 +46,7 @@ pub struct Sink {
     stamper: Option<Stamper>,
     stamped: Vec<u8>,
     rotator: Rotator,
+    compressor: Option<Compressor>,
     /// errnos of the rotations that failed since the last that worked.
     rotate_errors: Vec<i32>,
 }
@@ -61,6 +65,7 @@ impl Sink {
             stamper: None,
             stamped: Vec::new(),
             rotator: Rotator::new(Rotation::default(), 0),
+            compressor: None,
             rotate_errors: Vec::new(),
         }
     }
@@ -69,6 +74,12 @@ impl Sink {
     pub fn manage(mut self, logging: &Logging) -> Sink {
         self.stamper = logging.timestamp.map(Stamper::new);
         self.rotator = Rotator::new(logging.rotation.clone(), self.file_size());
+        if logging.compress {
+            match Compressor::start(self.log.path()) {
+                Ok(c) => self.compressor = Some(c),
+                Err(e) => self.warn(&format!("cannot start compressing archives: {e}")),
+            }
+        }
         self
     }
 
@@ -130,8 +141,11 @@ impl Sink {
     /// reopened. On failure the log stays as it is, said once per kind.
     fn rotate(&mut self) -> Result<(), i32> {
         let keep = self.rotator.policy.keep();
-        let shifted = rotate::open_dir(self.log.path())
-            .and_then(|(dir, name)| rotate::shift(&dir, &name, self.log.id(), keep, &mut |_, _| {}));
+        let id = self.log.id();
+        let shifted = rotate::open_dir(self.log.path()).and_then(|(dir, name)| match &self.compressor {
+            Some(c) => c.shift(|moved| rotate::shift(&dir, &name, id, keep, moved)),
+            None => rotate::shift(&dir, &name, id, keep, &mut |_, _| {}),
+        });
         if let Err(e) = shifted {
             let errno = e.raw_os_error().unwrap_or(libc::EIO);
             self.rotator.done(); // not again before the next period or size
@@ -310,6 +324,9 @@ impl Sink {
 
     /// detach's own lines written here since the last call, for syslog.
     pub fn take_notes(&mut self) -> Vec<String> {
+        if let Some(failure) = self.compressor.as_ref().and_then(Compressor::take_failure) {
+            self.warn(&failure);
+        }
         std::mem::take(&mut self.notes)
     }
 }

@@ -8,10 +8,11 @@ use crate::util::{
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-/// Writes a random stream (seeded) of lines of 0 to 300 bytes, and now and then one of 64 KiB
+/// `SEED TOTAL OUT [GO]`: writes a random stream (seeded) of lines of 0 to 300 bytes, and now and then one of 64 KiB
 /// to 200 KiB, TOTAL bytes or a little more, in writes of 1 to 9000 bytes at full speed; keeps
-/// a copy of the stream in the file OUT first.
+/// a copy of the stream in the file OUT first; then, with GO, creates GO.done and waits for GO.
 const RANDOM_WRITER: &str = r#"
 import os, random, sys
 random.seed(int(sys.argv[1])); total = int(sys.argv[2])
@@ -28,6 +29,11 @@ at = 0
 while at < len(data):
     k = random.randint(1, 9000)
     at += os.write(1, data[at:at + k])
+if len(sys.argv) > 4:
+    import time
+    open(sys.argv[4] + ".done", "w").close()
+    while not os.path.exists(sys.argv[4]):
+        time.sleep(0.01)
 "#;
 
 /// The archives of `log` from oldest to newest, then `log` itself.
@@ -145,4 +151,85 @@ fn sigalrm_and_detach_rotate_rotate_now() {
     let texts: Vec<String> = rotated_files(&log).iter().map(|f| read(f)).collect();
     assert_eq!(texts.len(), 3);
     assert_consecutive(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn rotate_compress_leaves_whole_gzip_archives_of_their_part_of_the_stream() {
+    let g = Guard::new();
+    let (log, copy, go) = (g.path("app.log"), g.path("written"), g.path("go"));
+    let opts = ["--log", s(&log), "--rotate-size", "64K", "--rotate-keep", "1000", "--rotate-compress"];
+    let argv = ["python3", "-c", RANDOM_WRITER, "7", "1000000", s(&copy), s(&go)];
+    let (daemon, _) = start(&g, &opts, &argv);
+    // All written, then every archive compressed (at the thread's pace: no fixed wait).
+    let done = g.path("go.done");
+    let names = || -> Vec<String> {
+        let entries = fs::read_dir(g.dir.path()).unwrap().flatten();
+        entries.map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("app.log.")).collect()
+    };
+    let all_compressed = || done.exists() && !names().is_empty() && names().iter().all(|n| n.ends_with(".gz"));
+    assert!(wait_until(all_compressed, DEADLINE * 3), "archives left uncompressed: {:?}", names());
+    fs::write(&go, "").unwrap();
+    daemon.wait_exit(&log);
+    let written = fs::read(&copy).unwrap();
+    let mut parts = Vec::new();
+    for i in (1..).take_while(|i| Path::new(&format!("{}.{i}.gz", log.display())).exists()) {
+        let gz = format!("{}.{i}.gz", log.display());
+        let test = Command::new("gzip").args(["-t", &gz]).status().unwrap();
+        assert!(test.success(), "gzip -t {gz} failed");
+        let out = Command::new("zcat").arg(&gz).output().unwrap();
+        assert!(out.status.success(), "zcat {gz}");
+        assert!(out.stdout.ends_with(b"\n"), "{gz} ends mid-line");
+        parts.push(out.stdout);
+    }
+    parts.reverse();
+    parts.push(fs::read(&log).unwrap());
+    let got = parts.concat();
+    assert!(got == written, "the archives hold {} bytes, {} were written (or they differ)", got.len(), written.len());
+    let tmp: Vec<_> = fs::read_dir(g.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(tmp.is_empty(), "left behind: {tmp:?}");
+}
+
+/// The text of archive `i` of `log`, compressed or not; `None` when there is none.
+fn archive_text(log: &Path, i: u32) -> Option<String> {
+    let plain = PathBuf::from(format!("{}.{i}", log.display()));
+    let gz = format!("{}.{i}.gz", log.display());
+    if plain.exists() {
+        return Some(read(&plain));
+    }
+    let out = Command::new("zcat").arg(&gz).output().ok().filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_compression_that_fails_leaves_the_archive_whole_and_says_so_once() {
+    let g = Guard::new();
+    let (log, copy, go) = (g.path("app.log"), g.path("written"), g.path("go"));
+    // The temporary file of archive 1's compression is a directory: it cannot be created.
+    fs::create_dir(g.path("app.log.1.gz.tmp")).unwrap();
+    let opts = ["--log", s(&log), "--rotate-size", "64K", "--rotate-keep", "1000", "--rotate-compress"];
+    let argv = ["python3", "-c", RANDOM_WRITER, "8", "300000", s(&copy), s(&go)];
+    let (daemon, _) = start(&g, &opts, &argv);
+    let texts = || {
+        let mut t: Vec<String> = (1..).map_while(|i| archive_text(&log, i)).collect();
+        t.reverse(); // oldest first
+        t.push(read(&log));
+        t
+    };
+    let said = || texts().iter().any(|t| t.contains("cannot compress"));
+    assert!(wait_until(said, DEADLINE), "the failure was never said");
+    assert!(wait_until(|| g.path("go.done").exists(), DEADLINE));
+    fs::write(&go, "").unwrap();
+    daemon.wait_exit(&log);
+    let all = texts().concat();
+    assert_eq!(all.matches("cannot compress").count(), 1, "said more than once");
+    let plain = (1..).take_while(|i| archive_text(&log, *i).is_some());
+    let plain = plain.filter(|i| Path::new(&format!("{}.{i}", log.display())).exists()).count();
+    assert!(plain >= 1, "the archive that failed is not there whole");
+    // Nothing lost: the stream is there, with the one line of detach's own.
+    let without: String = all.lines().filter(|l| !l.starts_with("detach: ")).map(|l| format!("{l}\n")).collect();
+    assert!(without.as_bytes() == fs::read(&copy).unwrap(), "the archives do not hold the stream");
 }
