@@ -292,6 +292,25 @@ enum Verb {
         #[arg(long, value_name = "SECONDS", default_value = "10")]
         timeout: Seconds,
     },
+    /// Print the last lines of the logs of the daemon of PIDFILE (the files its supervisor
+    /// writes, found as status finds them); with -f, follow them across rotations and reopens
+    /// until the daemon ends. Exit 0; 4 pidfile not trusted or no log file; 7 not running
+    Logs {
+        #[arg(long, value_name = "PATH")]
+        pidfile: PathBuf,
+        /// How many lines to print from the end of each log
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value = "10")]
+        lines: usize,
+        /// Then print what is written, following rotations and reopens, until the daemon ends
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the command's stdout log (with --stdout and --stderr logs)
+        #[arg(long, conflicts_with = "stderr")]
+        stdout: bool,
+        /// Only the command's stderr log
+        #[arg(long)]
+        stderr: bool,
+    },
     /// Make the supervisor of PIDFILE send SIG (name or number) to its command. Exit 0 once
     /// sent, 1 no answer in time, 4 pidfile not trusted or no supervisor (--exec), 7 not
     /// running; the supervisor's error otherwise (ESRCH: no command running)
@@ -318,6 +337,14 @@ impl Verb {
             Verb::Reopen { pidfile, signal, .. } => control::reopen(&pidfile, signal.number()),
             Verb::Stop { pidfile, timeout } => control::stop(&pidfile, timeout.get()),
             Verb::Restart { pidfile, timeout } => control::request(&pidfile, Request::Restart, timeout.get()),
+            Verb::Logs { pidfile, lines, follow, stdout, stderr } => {
+                let fds: &[i32] = match (stdout, stderr) {
+                    (true, _) => &[1],
+                    (_, true) => &[2],
+                    _ => &[1, 2],
+                };
+                control::logs(&pidfile, lines, follow, fds)
+            }
             Verb::Rotate { pidfile, timeout } => control::request(&pidfile, Request::Rotate, timeout.get()),
             Verb::Signal { pidfile, timeout, signal } => {
                 control::request(&pidfile, Request::Signal(signal.number()), timeout.get())

@@ -26,6 +26,7 @@ mod control;
 mod daemon;
 pub mod error;
 mod lines;
+mod logs;
 mod notify;
 mod path_safety;
 mod pidfile;

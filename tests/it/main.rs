@@ -5,6 +5,7 @@ mod docs;
 mod faults;
 mod hardening;
 mod library;
+mod logs_verb;
 mod paths;
 mod pidfiles;
 mod real_systemd;
