@@ -71,7 +71,7 @@ pub fn show(pid: i32, fds: &[i32], n: usize, follow: bool, gone: &dyn Fn(Duratio
     for (i, s) in sources.iter_mut().enumerate() {
         if headers {
             let sep = if i > 0 { "\n" } else { "" };
-            write!(out, "{sep}==> {} <==\n", s.path.display())?;
+            writeln!(out, "{sep}==> {} <==", s.path.display())?;
             last_shown = Some(s.fd);
         }
         print_tail(&mut s.file, n, &mut out)?;
@@ -95,7 +95,7 @@ pub fn show(pid: i32, fds: &[i32], n: usize, follow: bool, gone: &dyn Fn(Duratio
             }
             if !data.is_empty() {
                 if headers && last_shown != Some(s.fd) {
-                    write!(out, "\n==> {} <==\n", s.path.display())?;
+                    writeln!(out, "\n==> {} <==", s.path.display())?;
                     last_shown = Some(s.fd);
                 }
                 out.write_all(&data)?;
