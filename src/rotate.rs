@@ -243,21 +243,26 @@ pub fn shift(
         Err(e) => return Err(e.into()),
     }
     // The archives form a run from .1 up; what lies past a gap is left alone.
-    let mut top = 0;
-    while top < keep
-        && (exists(dir, &archive_name(name, top + 1, false)) || exists(dir, &archive_name(name, top + 1, true)))
-    {
-        top += 1;
+    // Which of `.i` and `.i.gz` exist, so that only those are renamed.
+    let mut found: Vec<[bool; 2]> = Vec::new();
+    while found.len() < keep as usize {
+        let i = found.len() as u32 + 1;
+        let forms = [exists(dir, &archive_name(name, i, false)), exists(dir, &archive_name(name, i, true))];
+        if forms == [false, false] {
+            break;
+        }
+        found.push(forms);
     }
-    if top == keep {
+    if found.len() == keep as usize {
         for gz in [false, true] {
             ignore_missing(unlinkat(dir.as_fd(), &*archive_name(name, keep, gz), UnlinkatFlags::NoRemoveDir))?;
         }
         moved(keep, 0);
-        top -= 1;
+        found.pop();
     }
-    for i in (1..=top).rev() {
-        for gz in [false, true] {
+    for (i, forms) in found.iter().enumerate().rev() {
+        let i = i as u32 + 1;
+        for gz in [false, true].into_iter().filter(|&gz| forms[gz as usize]) {
             let (from, to) = (archive_name(name, i, gz), archive_name(name, i + 1, gz));
             ignore_missing(renameat(dir.as_fd(), &*from, dir.as_fd(), &*to))?;
         }
