@@ -15,7 +15,10 @@
 //! A thread in the supervisor, which forks for each restart: a lock held by
 //! this thread at fork time stays locked in the child, which is a hazard only
 //! if the child takes it before exec. The child's pre_exec (daemon.rs) makes
-//! raw system calls only, no allocation and no lock, so it is safe.
+//! raw system calls only, no allocation and no lock, so it is safe. The
+//! thread is started after the supervisor blocked its signals (signals.rs)
+//! and inherits that mask: every signal still waits for the event loop's
+//! signalfd, none is delivered to this thread.
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
