@@ -19,11 +19,17 @@ _detach() {
             detach,help)
                 cmd="detach__subcmd__help"
                 ;;
+            detach,logs)
+                cmd="detach__subcmd__logs"
+                ;;
             detach,reopen)
                 cmd="detach__subcmd__reopen"
                 ;;
             detach,restart)
                 cmd="detach__subcmd__restart"
+                ;;
+            detach,rotate)
+                cmd="detach__subcmd__rotate"
                 ;;
             detach,signal)
                 cmd="detach__subcmd__signal"
@@ -37,11 +43,17 @@ _detach() {
             detach__subcmd__help,help)
                 cmd="detach__subcmd__help__subcmd__help"
                 ;;
+            detach__subcmd__help,logs)
+                cmd="detach__subcmd__help__subcmd__logs"
+                ;;
             detach__subcmd__help,reopen)
                 cmd="detach__subcmd__help__subcmd__reopen"
                 ;;
             detach__subcmd__help,restart)
                 cmd="detach__subcmd__help__subcmd__restart"
+                ;;
+            detach__subcmd__help,rotate)
+                cmd="detach__subcmd__help__subcmd__rotate"
                 ;;
             detach__subcmd__help,signal)
                 cmd="detach__subcmd__help__subcmd__signal"
@@ -59,7 +71,7 @@ _detach() {
 
     case "${cmd}" in
         detach)
-            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --start-seconds --ready --ready-timeout --env --unset-env --env-file --clear-env --chroot --limit --nice --ionice --oom-score-adj --help --version status reopen stop restart signal help"
+            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --timestamp --rotate-size --rotate-every --rotate-keep --rotate-compress --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --start-seconds --ready --ready-timeout --env --unset-env --env-file --clear-env --chroot --limit --nice --ionice --oom-score-adj --help --version status reopen stop restart rotate logs signal help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,6 +130,22 @@ _detach() {
                     return 0
                     ;;
                 --log-buffer)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timestamp)
+                    COMPREPLY=($(compgen -W "iso utc tai64n unix" -- "${cur}"))
+                    return 0
+                    ;;
+                --rotate-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rotate-every)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rotate-keep)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -229,7 +257,7 @@ _detach() {
             return 0
             ;;
         detach__subcmd__help)
-            opts="status reopen stop restart signal help"
+            opts="status reopen stop restart rotate logs signal help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -243,6 +271,20 @@ _detach() {
             return 0
             ;;
         detach__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        detach__subcmd__help__subcmd__logs)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -271,6 +313,20 @@ _detach() {
             return 0
             ;;
         detach__subcmd__help__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        detach__subcmd__help__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -326,6 +382,32 @@ _detach() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        detach__subcmd__logs)
+            opts="-n -f -h --pidfile --lines --follow --stdout --stderr --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pidfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --lines)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         detach__subcmd__reopen)
             opts="-h --pidfile --signal --wait --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -353,6 +435,28 @@ _detach() {
             return 0
             ;;
         detach__subcmd__restart)
+            opts="-h --pidfile --timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --pidfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        detach__subcmd__rotate)
             opts="-h --pidfile --timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

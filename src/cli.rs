@@ -129,6 +129,34 @@ pub struct Cli {
     #[arg(long, value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
     log_buffer: usize,
 
+    /// Start each line of the log files with the time detach read its first byte, then a space:
+    /// iso (local time, 2026-11-29T23:57:19.123456+01:00), utc (2026-11-29T22:57:19.123456Z),
+    /// tai64n (as s6-log and multilog: tai64nlocal decodes it) or unix (1764457039.123456).
+    /// detach's own lines too; syslog is unchanged
+    #[arg(long, value_name = "FORMAT", num_args = 0..=1, require_equals = true, default_missing_value = "iso", value_enum, help_heading = "Log files")]
+    timestamp: Option<crate::TimeFormat>,
+
+    /// Rotate a log before a line would make it larger than SIZE (suffixes K, M, G); a line
+    /// larger than SIZE gets a file of its own. Archives: PATH.1 (newest) to PATH.N
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, conflicts_with = "exec", help_heading = "Log files")]
+    rotate_size: Option<usize>,
+
+    /// Rotate the logs every PERIOD: hourly, daily, weekly, or a number with s, m, h or d (30s,
+    /// 10m, 6h, 2d). An hour or more is aligned on local time (daily: at midnight; weekly: Monday
+    /// at midnight); an empty log is not rotated
+    #[arg(long, value_name = "PERIOD", conflicts_with = "exec", help_heading = "Log files")]
+    rotate_every: Option<crate::RotatePeriod>,
+
+    /// Archives kept per log (PATH.1 to PATH.N); older ones are deleted. Also what SIGALRM and
+    /// `detach rotate` keep [default: 10]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "exec", help_heading = "Log files")]
+    rotate_keep: Option<u32>,
+
+    /// Gzip each archive (PATH.1.gz, ...) in the background; a failure (disk full) leaves it
+    /// uncompressed and says so once in the log
+    #[arg(long, conflicts_with = "exec", help_heading = "Log files")]
+    rotate_compress: bool,
+
     /// Also send each line to the local syslog socket, /dev/log (journald or rsyslog)
     #[arg(long, conflicts_with = "exec", help_heading = "Syslog")]
     syslog: bool,
@@ -312,6 +340,35 @@ enum Verb {
         #[arg(long, value_name = "SECONDS", default_value = "30")]
         timeout: Seconds,
     },
+    /// Make the supervisor of PIDFILE rotate its logs now (as SIGALRM does), keeping
+    /// --rotate-keep archives (default 10). Exit 0 once done, 1 no answer in time, 4 pidfile not
+    /// trusted or no supervisor (--exec), 7 not running
+    Rotate {
+        #[arg(long, value_name = "PATH")]
+        pidfile: PathBuf,
+        /// Seconds to wait for the supervisor's answer
+        #[arg(long, value_name = "SECONDS", default_value = "10")]
+        timeout: Seconds,
+    },
+    /// Print the last lines of the logs of the daemon of PIDFILE (the files its supervisor
+    /// writes, found as status finds them); with -f, follow them across rotations and reopens
+    /// until the daemon ends. Exit 0; 4 pidfile not trusted or no log file; 7 not running
+    Logs {
+        #[arg(long, value_name = "PATH")]
+        pidfile: PathBuf,
+        /// How many lines to print from the end of each log
+        #[arg(short = 'n', long = "lines", value_name = "N", default_value = "10")]
+        lines: usize,
+        /// Then print what is written, following rotations and reopens, until the daemon ends
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the command's stdout log (with --stdout and --stderr logs)
+        #[arg(long, conflicts_with = "stderr")]
+        stdout: bool,
+        /// Only the command's stderr log
+        #[arg(long)]
+        stderr: bool,
+    },
     /// Make the supervisor of PIDFILE send SIG (name or number) to its command. Exit 0 once
     /// sent, 1 no answer in time, 4 pidfile not trusted or no supervisor (--exec), 7 not
     /// running; the supervisor's error otherwise (ESRCH: no command running)
@@ -338,6 +395,15 @@ impl Verb {
             Verb::Reopen { pidfile, signal, .. } => control::reopen(&pidfile, signal.number()),
             Verb::Stop { pidfile, timeout } => control::stop(&pidfile, timeout.get()),
             Verb::Restart { pidfile, timeout } => control::request(&pidfile, Request::Restart, timeout.get()),
+            Verb::Logs { pidfile, lines, follow, stdout, stderr } => {
+                let fds: &[i32] = match (stdout, stderr) {
+                    (true, _) => &[1],
+                    (_, true) => &[2],
+                    _ => &[1, 2],
+                };
+                control::logs(&pidfile, lines, follow, fds)
+            }
+            Verb::Rotate { pidfile, timeout } => control::request(&pidfile, Request::Rotate, timeout.get()),
             Verb::Signal { pidfile, timeout, signal } => {
                 control::request(&pidfile, Request::Signal(signal.number()), timeout.get())
             }
@@ -538,6 +604,15 @@ impl Cli {
                 kill_timeout: self.kill_timeout.get(),
                 drain_timeout: self.drain_timeout.map(Seconds::get),
                 log_buffer: self.log_buffer,
+                logging: crate::Logging {
+                    timestamp: self.timestamp,
+                    rotation: crate::Rotation {
+                        size: self.rotate_size.map(|n| n as u64),
+                        every: self.rotate_every,
+                        keep: self.rotate_keep,
+                    },
+                    compress: self.rotate_compress,
+                },
                 restart: RestartPolicy {
                     when: self.restart,
                     delay: self.restart_delay.get(),

@@ -455,11 +455,33 @@ pub fn request(path: &Path, req: Request, timeout: Duration) -> Result<u8> {
     }
 }
 
+/// `detach logs`: the last `n` lines of the logs over the supervisor's fds
+/// `fds` (1, 2 or both), then, with `follow`, what is written until the
+/// daemon ends. 0; 4 pidfile not trusted or no log file; 7 not running.
+pub fn logs(path: &Path, n: usize, follow: bool, fds: &[i32]) -> Result<u8> {
+    let found = match find(path) {
+        Ok(f) => f,
+        Err(e) => return Ok(refuse(e)),
+    };
+    let Found::Running { holder, .. } = &found else {
+        eprintln!("detach: {}", found.describe_not_running(path));
+        return Ok(code::NOT_RUNNING_ACTION);
+    };
+    match crate::logs::show(holder.pid, fds, n, follow, &|t| holder.wait_exit(t)) {
+        Ok(true) => Ok(code::OK),
+        Ok(false) => Ok(refuse(Untrusted(format!("pid {} writes no log file", holder.pid)))),
+        // Piped into `head`, which has seen enough.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(code::OK),
+        Err(e) => Err(Error::os(format!("cannot read the logs of pid {}", holder.pid), e)),
+    }
+}
+
 fn describe(req: Request) -> String {
     match req {
         Request::Reopen => "reopen its logs".into(),
         Request::Restart => "restart the command".into(),
         Request::Signal(sig) => format!("signal the command with SIG{}", crate::sig::name(sig)),
+        Request::Rotate => "rotate its logs".into(),
     }
 }
 

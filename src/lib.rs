@@ -21,12 +21,14 @@
 
 mod backlog;
 pub mod cli;
+mod compress;
 mod control;
 mod daemon;
 mod env;
 pub mod error;
 mod limits;
 mod lines;
+mod logs;
 mod notify;
 mod path_safety;
 mod pidfile;
@@ -34,6 +36,7 @@ mod ready;
 mod reopen;
 mod request;
 mod restart;
+mod rotate;
 mod run;
 mod sig;
 mod signals;
@@ -43,6 +46,7 @@ pub mod stdio;
 mod stream;
 mod supervise;
 mod syslog;
+mod timestamp;
 mod user;
 
 use std::fs::File;
@@ -53,10 +57,13 @@ use std::path::{Path, PathBuf};
 pub use error::{Error, Result};
 pub use reopen::{Reopener, reopen_on_signal};
 pub use restart::{Policy as RestartPolicy, When as RestartWhen};
+pub use rotate::{Period as RotatePeriod, Rotation};
 pub use run::{Config, Mode, run};
+pub use sink::Logging;
 pub use started::StartReport;
 pub use stdio::{LogOptions, LogTarget, Redirect, open_log, redirect};
 pub use supervise::Options as SuperviseOptions;
+pub use timestamp::TimeFormat;
 
 use pidfile::Pidfile;
 use user::Credentials;

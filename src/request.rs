@@ -35,6 +35,8 @@ pub enum Request {
     Restart,
     /// Send this signal to the command (`detach signal`).
     Signal(i32),
+    /// Rotate every log now, then answer (`detach rotate`).
+    Rotate,
 }
 
 impl Request {
@@ -46,6 +48,7 @@ impl Request {
             Request::Reopen => (1u64, 0u64),
             Request::Restart => (2, 0),
             Request::Signal(sig) => (3, sig as u8 as u64),
+            Request::Rotate => (4, 0),
         };
         start_time << 16 | arg << 8 | kind
     }
@@ -58,6 +61,7 @@ impl Request {
             1 => Request::Reopen,
             2 => Request::Restart,
             3 if arg > 0 => Request::Signal(arg),
+            4 => Request::Rotate,
             _ => return None,
         };
         Some((request, value >> 16))
@@ -177,7 +181,9 @@ mod tests {
     #[test]
     fn requests_survive_encoding_with_a_large_start_time() {
         let t = (1u64 << 47) + 12345;
-        for r in [Request::Reopen, Request::Restart, Request::Signal(libc::SIGUSR1), Request::Signal(64)] {
+        for r in
+            [Request::Reopen, Request::Restart, Request::Signal(libc::SIGUSR1), Request::Signal(64), Request::Rotate]
+        {
             assert_eq!(Request::decode(r.encode(t)), Some((r, t)));
         }
     }

@@ -224,7 +224,10 @@ fn start_supervisor(
             .map(|(r, stderr)| Stream::new(r, sink_of(if stderr { 2 } else { 1 }), stderr))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| Error::os("cannot set up the output pipes", e))?;
-        let sinks = logs.into_iter().map(|log| Sink::new(log, config.supervise.log_buffer)).collect();
+        let sinks = logs
+            .into_iter()
+            .map(|log| Sink::new(log, config.supervise.log_buffer).manage(&config.supervise.logging))
+            .collect();
         Ok((sinks, streams))
     };
     match setup() {

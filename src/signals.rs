@@ -36,6 +36,9 @@ pub enum Event {
     Child,
     /// SIGTERM: stop the command, and end.
     Stop,
+    /// SIGALRM (as s6-log, svlogd and multilog): rotate the logs now. No
+    /// longer forwarded to the command, unless it is the reopen signal.
+    Rotate,
     /// Pass this signal on to the command.
     Forward(i32),
     /// A control verb's request, from the verb `pid` that started at `start_time`.
@@ -56,8 +59,12 @@ impl Signals {
     /// missed. Every other signal is unblocked: a caller that blocked TERM
     /// or CHLD (a shell's trap, a thread pool) must not pass that on.
     pub fn block(reopen_signal: i32) -> io::Result<Signals> {
-        let handled =
-            FORWARDED.iter().map(|&s| s as i32).chain([libc::SIGCHLD, reopen_signal, request::request_signal()]);
+        let handled = FORWARDED.iter().map(|&s| s as i32).chain([
+            libc::SIGCHLD,
+            libc::SIGALRM,
+            reopen_signal,
+            request::request_signal(),
+        ]);
         let set = signal_set(handled);
         nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&set), None)?;
         let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
@@ -109,6 +116,7 @@ impl Signals {
             s if s == self.reopen => Event::Reopen,
             libc::SIGCHLD => Event::Child,
             libc::SIGTERM => Event::Stop,
+            libc::SIGALRM => Event::Rotate,
             s if s == request::request_signal() => {
                 // Only a verb's sigqueue carries a request; a bare kill of
                 // this signal (no value) is ignored.

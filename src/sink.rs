@@ -3,10 +3,24 @@
 //! path on request, and the once-a-second watch for a moved or deleted file.
 
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::backlog::{self, Backlog};
+use crate::compress::Compressor;
+use crate::rotate::{self, Rotation, Rotator};
 use crate::stdio::{LogTarget, PathState, with_fd};
+use crate::timestamp::{self, Stamper, TimeFormat};
+
+/// What detach does to the lines of its log files besides writing them.
+#[derive(Clone, Debug, Default)]
+pub struct Logging {
+    /// `--timestamp`: each line starts with the time its first byte was read.
+    pub timestamp: Option<TimeFormat>,
+    /// Built-in rotation.
+    pub rotation: Rotation,
+    /// `--rotate-compress`: gzip each archive, in the background.
+    pub compress: bool,
+}
 
 /// How often the log paths are checked for a move or a delete.
 pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
@@ -28,6 +42,13 @@ pub struct Sink {
     backlog: Backlog,
     /// detach's own messages written here, for syslog to relay.
     notes: Vec<String>,
+    /// `--timestamp`, and the buffer stamped lines are built in.
+    stamper: Option<Stamper>,
+    stamped: Vec<u8>,
+    rotator: Rotator,
+    compressor: Option<Compressor>,
+    /// errnos of the rotations that failed since the last that worked.
+    rotate_errors: Vec<i32>,
 }
 
 impl Sink {
@@ -41,15 +62,107 @@ impl Sink {
             reopen_errors: Vec::new(),
             backlog: Backlog::new(limit),
             notes: Vec::new(),
+            stamper: None,
+            stamped: Vec::new(),
+            rotator: Rotator::new(Rotation::default(), 0),
+            compressor: None,
+            rotate_errors: Vec::new(),
         }
     }
 
-    /// Writes `data`, or queues it behind what waits for the log to take
-    /// data again. Never blocks on a failing log: the pipe keeps flowing.
-    pub fn write(&mut self, data: &[u8], now: Instant, watch: bool) {
+    /// Applies `--timestamp` and the rotation options to this log.
+    pub fn manage(mut self, logging: &Logging) -> Sink {
+        self.stamper = logging.timestamp.map(Stamper::new);
+        self.rotator = Rotator::new(logging.rotation.clone(), self.file_size());
+        if logging.compress {
+            match Compressor::start(self.log.path()) {
+                Ok(c) => self.compressor = Some(c),
+                Err(e) => self.warn(&format!("cannot start compressing archives: {e}")),
+            }
+        }
+        self
+    }
+
+    /// The open file's size, as fstat says (0 if it cannot).
+    fn file_size(&self) -> u64 {
+        with_fd(self.log.fd(), |f| f.metadata().map(|m| m.len()).unwrap_or(0))
+    }
+
+    /// Writes `data`, read at `now` (its first line's first byte at `since`,
+    /// when it was held), stamped if asked. Never blocks on a failing log:
+    /// the pipe keeps flowing.
+    pub fn write(&mut self, data: &[u8], since: Option<Instant>, now: Instant, watch: bool) {
         if watch && now.duration_since(self.last_check) >= WATCH_INTERVAL {
             self.check_moved(now);
         }
+        match &mut self.stamper {
+            None => self.take(data, now),
+            Some(stamper) => {
+                let (first, rest) = wall_times(since.unwrap_or(now), now);
+                let mut out = std::mem::take(&mut self.stamped);
+                timestamp::stamp_lines(stamper, data, self.taken_line_end, first, rest, &mut out);
+                self.take(&out, now);
+                self.stamped = out;
+            }
+        }
+    }
+
+    /// Writes `data`, rotating first where a rotation is due; only at a
+    /// line boundary, with nothing queued, so that no line is split.
+    fn take(&mut self, data: &[u8], now: Instant) {
+        if !self.rotator.active() {
+            return self.put(data, now);
+        }
+        let mut rest = data;
+        while !rest.is_empty() {
+            let first_line = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+            if self.at_line_boundary() && self.rotator.due(first_line, now) {
+                let _ = self.rotate();
+            }
+            let k = self.rotator.fit(rest, self.taken_line_end);
+            self.put(&rest[..k], now);
+            rest = &rest[k..];
+        }
+    }
+
+    fn at_line_boundary(&self) -> bool {
+        self.taken_line_end && self.backlog.is_clear()
+    }
+
+    /// ALRM or `detach rotate`: rotates now, or at the end of the line the
+    /// file ends in (or once what waits for a full disk is written).
+    pub fn rotate_now(&mut self) -> Result<(), i32> {
+        self.rotator.ask();
+        if self.at_line_boundary() { self.rotate() } else { Ok(()) }
+    }
+
+    /// Moves the archives up, the log to `.1`, and opens a new log with the
+    /// checks of a reopen. A file another program moved away first is only
+    /// reopened. On failure the log stays as it is, said once per kind.
+    fn rotate(&mut self) -> Result<(), i32> {
+        let keep = self.rotator.policy.keep();
+        let id = self.log.id();
+        let shifted = rotate::open_dir(self.log.path()).and_then(|(dir, name)| match &self.compressor {
+            Some(c) => c.shift(|moved| rotate::shift(&dir, &name, id, keep, moved)),
+            None => rotate::shift(&dir, &name, id, keep, &mut |_, _| {}),
+        });
+        if let Err(e) = shifted {
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            self.rotator.done(); // not again before the next period or size
+            if !self.rotate_errors.contains(&errno) {
+                self.rotate_errors.push(errno);
+                self.warn(&format!("cannot rotate '{}': {e}", self.log.path().display()));
+            }
+            return Err(errno);
+        }
+        self.rotate_errors.clear();
+        self.rotator.done();
+        self.reopen()
+    }
+
+    /// Writes `data`, or queues it behind what waits for the log to take
+    /// data again.
+    fn put(&mut self, data: &[u8], now: Instant) {
         if let Some(&last) = data.last() {
             self.taken_line_end = last == b'\n';
         }
@@ -86,6 +199,7 @@ impl Sink {
         }
         if done > 0 {
             self.written_line_end = bytes[done - 1] == b'\n';
+            self.rotator.size += done as u64;
         }
         done
     }
@@ -124,10 +238,14 @@ impl Sink {
         self.backlog.succeeded();
     }
 
-    /// A retry is due (the supervisor's timer), or the pump is ending.
+    /// A retry or a timed rotation is due (the supervisor's timer), or the
+    /// pump is ending.
     pub fn retry(&mut self, now: Instant) {
         if !self.backlog.is_clear() {
             self.drain(now);
+        }
+        if self.at_line_boundary() && self.rotator.due(0, now) {
+            let _ = self.rotate();
         }
     }
 
@@ -135,7 +253,7 @@ impl Sink {
     /// in order behind whatever waits.
     pub fn own_line(&mut self, msg: &str) {
         let line_break = if self.taken_line_end { "" } else { "\n" };
-        self.write(format!("{line_break}detach: {msg}\n").as_bytes(), Instant::now(), false);
+        self.write(format!("{line_break}detach: {msg}\n").as_bytes(), None, Instant::now(), false);
     }
 
     /// Writes one line of detach's own into this log, at a line boundary
@@ -152,6 +270,10 @@ impl Sink {
     /// a file it finds there aside as `.backup`) is never raced.
     pub fn check_moved(&mut self, now: Instant) {
         self.last_check = now;
+        if self.rotator.policy.size.is_some() {
+            // Another writer (or logrotate's copytruncate) changes the size.
+            self.rotator.size = self.file_size();
+        }
         match self.log.path_state() {
             PathState::Same => self.missing_since = None,
             PathState::Replaced => drop(self.reopen()),
@@ -178,6 +300,7 @@ impl Sink {
                 }
                 self.reopen_errors.clear();
                 self.missing_since = None;
+                self.rotator.size = self.file_size();
                 // A new file may take what the old one would not.
                 self.retry(Instant::now());
                 Ok(())
@@ -193,13 +316,25 @@ impl Sink {
         }
     }
 
-    /// When the backlog is due for a retry.
+    /// When the backlog is due for a retry, or the period for a rotation.
     pub fn retry_at(&self) -> Option<Instant> {
-        self.backlog.retry_at()
+        let rotate_at = if self.at_line_boundary() { self.rotator.wake_at() } else { None };
+        self.backlog.retry_at().into_iter().chain(rotate_at).min()
     }
 
     /// detach's own lines written here since the last call, for syslog.
     pub fn take_notes(&mut self) -> Vec<String> {
+        if let Some(failure) = self.compressor.as_ref().and_then(Compressor::take_failure) {
+            self.warn(&failure);
+        }
         std::mem::take(&mut self.notes)
     }
+}
+
+/// The wall-clock times of two instants of the past (a line's start and its
+/// read), from one reading of each clock.
+fn wall_times(since: Instant, read: Instant) -> (SystemTime, SystemTime) {
+    let (wall, mono) = (SystemTime::now(), Instant::now());
+    let back = |t: Instant| wall.checked_sub(mono.saturating_duration_since(t)).unwrap_or(wall);
+    (back(since), back(read))
 }

@@ -29,9 +29,11 @@ pub struct Out<'a> {
 }
 
 impl Out<'_> {
-    pub fn write(&mut self, data: &[u8], now: Instant) {
+    /// `data` was read at `now`; its first line's first byte at `since`,
+    /// when that line was held for its end (`--timestamp` stamps that time).
+    pub fn write(&mut self, data: &[u8], since: Option<Instant>, now: Instant) {
         if let Some(sink) = self.sink.as_deref_mut() {
-            sink.write(data, now, self.watch);
+            sink.write(data, since, now, self.watch);
         }
         if let Some(syslog) = self.syslog.as_deref_mut() {
             syslog.lines(data, self.stderr, now);
@@ -96,7 +98,7 @@ impl Stream {
             let now = Instant::now();
             let ready = self.lines.filled(n);
             if ready > 0 {
-                out.write(self.lines.front(ready), now);
+                out.write(self.lines.front(ready), self.held_since, now);
                 self.lines.consume(ready);
                 self.held_since = None; // what is left is a new line
             }
@@ -118,7 +120,7 @@ impl Stream {
     pub fn flush(&mut self, out: &mut Out, now: Instant) {
         let held = self.lines.held();
         if held > 0 {
-            out.write(self.lines.front(held), now);
+            out.write(self.lines.front(held), self.held_since, now);
             self.lines.consume(held);
         }
         self.held_since = None;

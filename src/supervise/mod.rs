@@ -50,6 +50,8 @@ pub struct Options {
     pub success: SuccessStatus,
     /// Bound of the backlog each log holds while it cannot be written.
     pub log_buffer: usize,
+    /// Timestamps and rotation of the log files.
+    pub logging: crate::sink::Logging,
 }
 
 /// What the supervisor pumps from, and to.
@@ -287,6 +289,7 @@ impl Supervisor {
                 Event::Reopen => drop(self.reopen_logs()),
                 Event::Child => self.reap_children(),
                 Event::Stop => self.stop(),
+                Event::Rotate => drop(self.rotate_logs()),
                 Event::Forward(sig) => drop(self.forward_signal(sig)),
                 Event::Request { request, pid, start_time } => self.handle_request(request, (pid, start_time)),
             }

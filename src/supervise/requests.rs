@@ -13,6 +13,7 @@ impl Supervisor {
             Request::Reopen => self.reopen_logs(),
             Request::Signal(sig) => self.forward_signal(sig),
             Request::Restart => return self.restart(from),
+            Request::Rotate => self.rotate_logs(),
         };
         request::answer(from.0, from.1, outcome);
     }
@@ -40,6 +41,13 @@ impl Supervisor {
             n.send("READY=1");
         }
         outcome
+    }
+
+    /// Rotates every log (sink.rs, rotate.rs); 0, or the errno of the first
+    /// that failed. A log that ends inside a line rotates at that line's end.
+    pub(super) fn rotate_logs(&mut self) -> i32 {
+        let failed = self.sinks.iter_mut().filter_map(|s| s.rotate_now().err()).collect::<Vec<_>>();
+        failed.first().copied().unwrap_or(0)
     }
 
     /// Sends `sig` to the running command; 0, or an errno (ESRCH between runs).

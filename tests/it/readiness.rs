@@ -363,7 +363,10 @@ fn a_reopen_before_the_command_is_ready_tells_systemd_nothing() {
     wait_for_text(&log, "starting\n");
     signal(pid, libc::SIGHUP);
     let mut buf = [0u8; 512];
-    let n = listener.recv(&mut buf).expect("a message for systemd");
+    let n = listener.recv(&mut buf).unwrap_or_else(|e| {
+        let status = child.try_wait();
+        panic!("no message for systemd ({e}); detach: {status:?}; log: {:?}", read(&log))
+    });
     let first = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(ready.exists(), "systemd heard {first:?} before the command was ready");
     assert!(first.starts_with("READY=1\nMAINPID="), "{first:?}");

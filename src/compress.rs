@@ -1,0 +1,201 @@
+//! `--rotate-compress`: gzip each archive in a thread of its own, so that the
+//! pump never waits for a compression.
+//!
+//! The archive `PATH.i` is compressed into `PATH.i.gz.tmp`, which is synced
+//! and renamed to `PATH.i.gz` only once whole; then `PATH.i` is removed. So
+//! there is never a truncated `.gz`: a failure (disk full) or the end of the
+//! supervisor leaves the archive uncompressed and whole, and no `.tmp`.
+//!
+//! Rotations rename archives while one is being compressed: the supervisor
+//! holds [`Compressor::shift`]'s lock for the renames and reports each one,
+//! so the job follows its archive (`.1` became `.2`), or is dropped with it
+//! (deleted past `--rotate-keep`). The thread takes the same lock for its
+//! final rename and removal, which therefore never collide with a rotation.
+//!
+//! A thread in the supervisor, which forks for each restart: a lock held by
+//! this thread at fork time stays locked in the child, which is a hazard only
+//! if the child takes it before exec. The child's pre_exec (daemon.rs) makes
+//! raw system calls only, no allocation and no lock, so it is safe. The
+//! thread is started after the supervisor blocked its signals (signals.rs)
+//! and inherits that mask: every signal still waits for the event loop's
+//! signalfd, none is delivered to this thread.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{MetadataExt, fchown};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use nix::fcntl::{OFlag, openat, renameat};
+use nix::sys::stat::Mode;
+use nix::unistd::{UnlinkatFlags, unlinkat};
+
+use crate::rotate::{archive_name, open_dir};
+
+#[derive(Default)]
+struct State {
+    /// Archives waiting, by their current index.
+    queue: VecDeque<u32>,
+    /// The archive being compressed: its current index; 0 once deleted.
+    active: Option<u32>,
+    /// The first failure, not said yet.
+    failure: Option<String>,
+    /// A failure was said: the next ones are not.
+    failed_once: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+/// One log's compression thread.
+pub struct Compressor {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Compressor {
+    pub fn start(path: &Path) -> io::Result<Compressor> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let (worker, path) = (shared.clone(), path.to_path_buf());
+        let thread = std::thread::Builder::new().name("detach-gzip".into()).spawn(move || work(&worker, &path))?;
+        Ok(Compressor { shared, thread: Some(thread) })
+    }
+
+    /// Runs `renames` (rotate::shift) under the lock, following each
+    /// archive it moves; then queues the new `.1` if `renames` made one.
+    pub fn shift(&self, renames: impl FnOnce(&mut dyn FnMut(u32, u32)) -> io::Result<bool>) -> io::Result<bool> {
+        let mut state = lock(&self.shared);
+        let st = &mut *state;
+        let shifted = renames(&mut |from, to| {
+            for i in st.queue.iter_mut().chain(st.active.as_mut()) {
+                if *i == from {
+                    *i = to;
+                }
+            }
+        });
+        st.queue.retain(|&i| i != 0);
+        if let Ok(true) = shifted {
+            st.queue.push_back(1);
+            self.shared.wake.notify_one();
+        }
+        shifted
+    }
+
+    /// The first failure, once.
+    pub fn take_failure(&self) -> Option<String> {
+        lock(&self.shared).failure.take()
+    }
+}
+
+impl Drop for Compressor {
+    /// At exit: the compression under way stops, and its archive stays
+    /// whole and uncompressed; the queue is left as it is.
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The thread: one archive at a time, at a lower priority than the pump.
+fn work(shared: &Shared, path: &Path) {
+    // SAFETY: setpriority(2) on this thread's own id (Linux: nice is per
+    // thread); plain integers.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    loop {
+        let index = {
+            let mut state = lock(shared);
+            while state.queue.is_empty() && !shared.stop.load(Ordering::Relaxed) {
+                state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+            if shared.stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let index = state.queue.pop_front().unwrap_or(0);
+            state.active = Some(index);
+            index
+        };
+        if let Err(e) = compress(shared, path, index) {
+            let mut state = lock(shared);
+            if !state.failed_once && !shared.stop.load(Ordering::Relaxed) {
+                state.failed_once = true;
+                let archive = PathBuf::from(archive_name(path.as_os_str(), index, false));
+                state.failure = Some(format!("cannot compress '{}': {e}; left uncompressed", archive.display()));
+            }
+        }
+        lock(shared).active = None;
+    }
+}
+
+/// Compresses archive `index` to a `.tmp`, then renames it in place of the
+/// archive (at the index the archive has by then).
+fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
+    let (dir, name) = open_dir(path)?;
+    let tmp = {
+        let mut t = archive_name(&name, index, true);
+        t.push(".tmp");
+        t
+    };
+    // Opened under the lock: a rotation cannot move it in between.
+    let source = {
+        let state = lock(shared);
+        let Some(now) = state.active.filter(|&i| i != 0) else { return Ok(()) };
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+        File::from(openat(&dir, &*archive_name(&name, now, false), flags, Mode::empty())?)
+    };
+    let result = write_gz(shared, &dir, &tmp, source);
+    let mut state = lock(shared);
+    let finished = match (&result, state.active) {
+        (Ok(()), Some(now)) if now != 0 => renameat(&dir, &*tmp, &dir, &*archive_name(&name, now, true))
+            .and_then(|()| unlinkat(&dir, &*archive_name(&name, now, false), UnlinkatFlags::NoRemoveDir))
+            .map_err(io::Error::from),
+        _ => Ok(()),
+    };
+    state.active = None;
+    drop(state);
+    let _ = unlinkat(&dir, &*tmp, UnlinkatFlags::NoRemoveDir); // gone once renamed
+    result.and(finished)
+}
+
+/// gzip of `source` into a new `tmp` (same mode and owner), synced.
+fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, mut source: File) -> io::Result<()> {
+    let meta = source.metadata()?;
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let _ = unlinkat(dir, &**tmp, UnlinkatFlags::NoRemoveDir); // one a crash left
+    let out = File::from(openat(dir, &**tmp, flags, Mode::from_bits_truncate(meta.mode() & 0o666))?);
+    // The archive's owner (a --log-owner); fails harmlessly when not root,
+    // and the file is then ours, as the archive is.
+    let _ = fchown(&out, Some(meta.uid()), Some(meta.gid()));
+    let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        if shared.stop.load(Ordering::Relaxed) {
+            return Err(io::Error::from_raw_os_error(libc::ECANCELED));
+        }
+        match source.read(&mut buf)? {
+            0 => break,
+            n => gz.write_all(&buf[..n])?,
+        }
+    }
+    let out = gz.finish()?;
+    // On disk before the rename: a crash then leaves no empty `.gz`.
+    out.sync_data()
+}
