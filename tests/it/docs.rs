@@ -24,9 +24,17 @@ fn check(path: &str, generated: Vec<u8>) {
 #[test]
 fn man_page_is_up_to_date() {
     let mut page = Vec::new();
-    clap_mangen::Man::new(detach::cli::Cli::command()).render(&mut page).unwrap();
+    let cli = detach::cli::Cli::command();
+    clap_mangen::Man::new(cli.clone()).render(&mut page).unwrap();
     assert!(String::from_utf8_lossy(&page).contains("reopen"), "the man page lacks the verbs");
     check("doc/detach.1", page);
+    // Its SEE ALSO names detach-VERB(1) for each verb: those pages exist too.
+    for verb in cli.get_subcommands().filter(|v| v.get_name() != "help") {
+        let name = format!("detach-{}", verb.get_name());
+        let mut page = Vec::new();
+        clap_mangen::Man::new(verb.clone().name(&*String::leak(name.clone()))).render(&mut page).unwrap();
+        check(&format!("doc/{name}.1"), page);
+    }
 }
 
 #[test]
