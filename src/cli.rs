@@ -162,12 +162,26 @@ pub struct Cli {
 
     /// Message format for the remote collector: rfc5424, or rfc3164 for collectors that only
     /// parse the old BSD format
-    #[arg(long, value_name = "FORMAT", value_enum, default_value_t, requires = "syslog_server", help_heading = "Syslog")]
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        requires = "syslog_server",
+        help_heading = "Syslog"
+    )]
     syslog_format: syslog::Format,
 
     /// Framing on tcp:// and tls://: octet (octet counting, RFC 6587 and RFC 5425) or newline
     /// (Fluent Bit's and fluentd's default; a newline inside a line is already escaped as #012)
-    #[arg(long, value_name = "FRAMING", value_enum, default_value_t, requires = "syslog_server", help_heading = "Syslog")]
+    #[arg(
+        long,
+        value_name = "FRAMING",
+        value_enum,
+        default_value_t,
+        requires = "syslog_server",
+        help_heading = "Syslog"
+    )]
     syslog_framing: syslog::Framing,
 
     /// CA certificates (PEM) that the tls:// collector's certificate must chain to [default: the

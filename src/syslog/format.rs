@@ -261,7 +261,7 @@ mod tests {
         };
         let stamp = Stamp { local: "Nov 23 17:01:41".into(), utc: "2026-11-23T17:01:41.603Z".into() };
         let msg = |f: &Formatter, kind| String::from_utf8(f.message(kind, &stamp, 30, "app", 7, "hi")).unwrap();
-        assert_eq!(msg(&f, Kind::Tls), "46 <30>1 2026-11-23T17:01:41.603Z h app 7 - - hi");
+        assert_eq!(msg(&f, Kind::Tls), "45 <30>1 2026-11-23T17:01:41.603Z h app 7 - - hi");
         assert_eq!(msg(&f, Kind::Udp), "<30>1 2026-11-23T17:01:41.603Z h app 7 - - hi");
         f.framing = Framing::Newline;
         assert_eq!(msg(&f, Kind::Tcp), "<30>1 2026-11-23T17:01:41.603Z h app 7 - - hi\n");

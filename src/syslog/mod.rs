@@ -31,8 +31,8 @@ use std::time::Instant;
 use crate::backlog::Backlog;
 use crate::error::{Error, Result};
 use crate::lines::BUFFER_SIZE;
-use format::{Formatter, Kind, OWN_TAG, Stamp, clean_tag, texts};
 pub use format::{Format, Framing, parse_facility, parse_level};
+use format::{Formatter, Kind, OWN_TAG, Stamp, clean_tag, texts};
 use transport::{Conn, Destination, Remote, lookup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,8 +164,11 @@ impl Syslog {
             }
             let tls = match server.transport {
                 Transport::Tls => {
-                    let files =
-                        tls::Files { ca: settings.ca.as_deref(), cert: settings.cert.as_deref(), key: settings.key.as_deref() };
+                    let files = tls::Files {
+                        ca: settings.ca.as_deref(),
+                        cert: settings.cert.as_deref(),
+                        key: settings.key.as_deref(),
+                    };
                     Some(tls::config(&files).map_err(Error::Usage)?)
                 }
                 _ => None,
@@ -369,8 +372,16 @@ mod tests {
             assert_eq!((s.host.as_str(), s.port), ("::1", 6514));
             assert_eq!(parse_server("tls://h:7514").unwrap().port, 7514);
         }
-        for bad in ["tcp://nohost", "ftp://x:1", "tcp://127.0.0.1:notaport", "127.0.0.1:514", "tcp://:514", "udp://h:0", "tls://[::1", "tls://[::1]x"]
-        {
+        for bad in [
+            "tcp://nohost",
+            "ftp://x:1",
+            "tcp://127.0.0.1:notaport",
+            "127.0.0.1:514",
+            "tcp://:514",
+            "udp://h:0",
+            "tls://[::1",
+            "tls://[::1]x",
+        ] {
             assert!(parse_server(bad).is_err(), "{bad}");
         }
     }

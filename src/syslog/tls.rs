@@ -13,9 +13,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
 
+pub use rustls::ClientConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-pub use rustls::ClientConfig;
 use rustls::{ClientConnection, RootCertStore};
 
 /// The system's roots when no `--syslog-ca` is given: Debian's bundle of
@@ -132,7 +132,9 @@ impl Session {
     pub fn read(&mut self, stream: &mut TcpStream) -> io::Result<()> {
         loop {
             match self.0.read_tls(stream) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection closed by the collector")),
+                Ok(0) => {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionReset, "connection closed by the collector"));
+                }
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

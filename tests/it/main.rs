@@ -13,5 +13,6 @@ mod restart;
 mod stopping;
 mod supervise;
 mod syslog;
+mod syslog_tls;
 mod systemd;
 mod util;
