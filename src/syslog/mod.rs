@@ -342,6 +342,7 @@ impl Syslog {
             let revents: Vec<i16> = fds.iter().map(|p| p.revents).collect();
             self.ready(&revents, Instant::now());
         }
+        self.dests.iter_mut().for_each(Destination::close);
         let mut lost = self.take_warnings();
         for d in &mut self.dests {
             let dropped = d.backlog.take_loss().map_or(0, |l| l.items);

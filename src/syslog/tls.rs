@@ -175,6 +175,13 @@ impl Session {
         Ok(())
     }
 
+    /// Ends the session politely (close_notify, RFC 5425 4.4), as far as
+    /// the socket takes it now: the collector then logs no error.
+    pub fn close(&mut self, stream: &mut TcpStream) {
+        self.0.send_close_notify();
+        let _ = self.write(stream);
+    }
+
     /// Hands messages to rustls, as many bytes as its buffer takes.
     pub fn send(&mut self, slices: &[IoSlice]) -> io::Result<usize> {
         self.0.writer().write_vectored(slices)

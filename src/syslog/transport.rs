@@ -383,6 +383,13 @@ impl Destination {
         }
     }
 
+    /// At exit: a TLS session that is up says goodbye.
+    pub(super) fn close(&mut self) {
+        if let Conn::Stream { stream, phase: Phase::Up, tls: Some(session) } = &mut self.conn {
+            session.close(stream);
+        }
+    }
+
     /// What the backlog dropped, said in a message ahead of the rest.
     fn say_loss(&mut self, fmt: &Formatter) {
         if let Some(loss) = self.backlog.take_loss() {
