@@ -1116,7 +1116,7 @@ fn detach_own_messages_go_to_syslog_tagged_detach() {
 /// Runs `detach OPTS -- sh -c 'touch MARKER'` in daemon mode with a pidfile; checks the exit
 /// status, that nothing ran (no marker, no pidfile, no process naming the temp dir), and
 /// returns stderr.
-fn refused(g: &Guard, opts: &[&str], code: i32) -> String {
+pub(crate) fn refused(g: &Guard, opts: &[&str], code: i32) -> String {
     let pidfile = g.pidfile("p.pid");
     let marker = g.path("ran");
     let touch = format!("touch {}", s(&marker));

@@ -371,3 +371,26 @@ fn the_collectors_name_is_looked_up_again_on_reconnect() {
     println!("to 127.0.0.2: ticks {:?}..; to 127.0.0.3: ticks {:?}..", old.first(), new.first());
     assert!(old.last() < new.first(), "old {old:?} new {new:?}");
 }
+
+/// TLS files that cannot be used stop detach before anything starts, with exit 64 and a line
+/// naming the option, the file and why: a missing CA file, a file with no certificate, a
+/// certificate without its key, TLS options for a tcp:// server, a tls:// URL without a host.
+#[test]
+fn unusable_tls_files_are_refused_at_start_with_64() {
+    let g = Guard::new();
+    let not_pem = g.path("not.pem");
+    fs::write(&not_pem, "hello\n").unwrap();
+    let missing = g.path("missing.pem");
+    let server = ["--syslog-server", "tls://127.0.0.1:9"];
+    let cases: [(Vec<&str>, &str); 5] = [
+        ([&server[..], &["--syslog-ca", s(&missing)]].concat(), "cannot read --syslog-ca"),
+        ([&server[..], &["--syslog-ca", s(&not_pem)]].concat(), "no certificate in it"),
+        ([&server[..], &["--syslog-cert", s(&not_pem)]].concat(), "--syslog-key"),
+        (vec!["--syslog-server", "tcp://127.0.0.1:9", "--syslog-ca", s(&not_pem)], "are for a tls:// server"),
+        (vec!["--syslog-server", "tls://:6514"], "no host name"),
+    ];
+    for (opts, why) in cases {
+        let err = crate::syslog::refused(&g, &opts, 64);
+        assert!(err.contains(why), "{opts:?}: {err}");
+    }
+}
