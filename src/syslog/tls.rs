@@ -167,6 +167,7 @@ impl Session {
     pub fn write(&mut self, stream: &mut TcpStream) -> io::Result<()> {
         while self.0.wants_write() {
             match self.0.write_tls(stream) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),

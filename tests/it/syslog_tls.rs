@@ -394,3 +394,23 @@ fn unusable_tls_files_are_refused_at_start_with_64() {
         assert!(err.contains(why), "{opts:?}: {err}");
     }
 }
+
+/// Neither a TLS connection that is up and idle nor one refused and being retried (the
+/// handshake failing once a second) spins the supervisor: poll waits on the socket or the
+/// backoff timer, never on a state it has already handled.
+#[test]
+fn idle_and_refused_tls_connections_do_not_spin_the_supervisor() {
+    let g = Guard::new();
+    let test = "idle_and_refused_tls_connections_do_not_spin_the_supervisor";
+    let (pki, rs) =
+        setup!(g, test, |pki| vec![pki.input("good", "server", "anon", ""), pki.input("bad", "other", "anon", ""),]);
+    for (name, wait_for) in [("good", "arrived"), ("bad", "invalid peer certificate")] {
+        let log = g.path(&format!("{name}.log"));
+        let opts = ["--log", s(&log), "--syslog-server", &rs.tls_url(name), "--syslog-ca", s(&pki.ca)];
+        let started = crate::util::start_named(&g, name, &opts, &["sh", "-c", "echo arrived; exec sleep 60"]);
+        crate::util::wait_for_text(&log, wait_for);
+        let ticks = crate::util::cpu_ticks_over(started.sup, std::time::Duration::from_secs(1));
+        assert!(ticks < 30, "{name}: the idle supervisor used {ticks} ticks in 1 s; log: {:?}", read(&log));
+    }
+    assert!(!rs.tagged_via("sh", "good").is_empty(), "{}", rs.dump());
+}
