@@ -71,7 +71,7 @@ _detach() {
 
     case "${cmd}" in
         detach)
-            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --timestamp --rotate-size --rotate-every --rotate-keep --rotate-compress --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --start-seconds --ready --ready-timeout --env --unset-env --env-file --clear-env --chroot --limit --nice --ionice --oom-score-adj --help --version status reopen stop restart rotate logs signal help"
+            opts="-h -V --log --stdout --stderr --pidfile --child-pidfile --title --foreground --exec --chdir --umask --user --group --reopen-signal --no-watch --log-mode --log-owner --log-buffer --timestamp --rotate-size --rotate-every --rotate-keep --rotate-compress --syslog --syslog-socket --syslog-server --syslog-facility --syslog-tag --syslog-stdout-priority --syslog-stderr-priority --syslog-format --syslog-framing --syslog-ca --syslog-cert --syslog-key --stop-signal --stop-group --success-status --kill-timeout --drain-timeout --restart --restart-delay --restart-max-delay --restart-limit --notify-passthrough --start-seconds --ready --ready-timeout --env --unset-env --env-file --clear-env --chroot --limit --nice --ionice --oom-score-adj --help --version status reopen stop restart rotate logs signal help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,6 +170,26 @@ _detach() {
                     return 0
                     ;;
                 --syslog-stderr-priority)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --syslog-format)
+                    COMPREPLY=($(compgen -W "rfc5424 rfc3164" -- "${cur}"))
+                    return 0
+                    ;;
+                --syslog-framing)
+                    COMPREPLY=($(compgen -W "octet newline" -- "${cur}"))
+                    return 0
+                    ;;
+                --syslog-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --syslog-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --syslog-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_detach_global_optspecs
-    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= timestamp= rotate-size= rotate-every= rotate-keep= rotate-compress syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough start-seconds= ready= ready-timeout= env= unset-env= env-file= clear-env chroot= limit= nice= ionice= oom-score-adj= h/help V/version
+    string join \n log= stdout= stderr= pidfile= child-pidfile= title= foreground exec chdir= umask= user= group= reopen-signal= no-watch log-mode= log-owner= log-buffer= timestamp= rotate-size= rotate-every= rotate-keep= rotate-compress syslog syslog-socket= syslog-server= syslog-facility= syslog-tag= syslog-stdout-priority= syslog-stderr-priority= syslog-format= syslog-framing= syslog-ca= syslog-cert= syslog-key= stop-signal= stop-group success-status= kill-timeout= drain-timeout= restart= restart-delay= restart-max-delay= restart-limit= notify-passthrough start-seconds= ready= ready-timeout= env= unset-env= env-file= clear-env chroot= limit= nice= ionice= oom-score-adj= h/help V/version
 end
 
 function __fish_detach_needs_command
@@ -46,11 +46,18 @@ complete -c detach -n "__fish_detach_needs_command" -l rotate-size -d 'Rotate a 
 complete -c detach -n "__fish_detach_needs_command" -l rotate-every -d 'Rotate the logs every PERIOD: hourly, daily, weekly, or a number with s, m, h or d (30s, 10m, 6h, 2d). An hour or more is aligned on local time (daily: at midnight; weekly: Monday at midnight); an empty log is not rotated' -r
 complete -c detach -n "__fish_detach_needs_command" -l rotate-keep -d 'Archives kept per log (PATH.1 to PATH.N); older ones are deleted. Also what SIGALRM and `detach rotate` keep [default: 10]' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-socket -d 'Also send each line to the syslog socket at PATH (a datagram socket like /dev/log)' -r -F
-complete -c detach -n "__fish_detach_needs_command" -l syslog-server -d 'Also send each line to a remote collector: udp://HOST:PORT, or tcp://HOST:PORT (RFC 5424, octet-counted; reconnects, holds a backlog of up to --log-buffer meanwhile)' -r
+complete -c detach -n "__fish_detach_needs_command" -l syslog-server -d 'Also send each line to a remote collector: udp://HOST:PORT, tcp://HOST:PORT, or tls://HOST[:PORT] (RFC 5425, port 6514, TLS 1.2 or 1.3, the certificate checked against HOST). TCP and TLS reconnect, looking HOST up again each time, and hold a backlog of up to --log-buffer meanwhile' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-facility -d 'Syslog facility (daemon, user, local0 to local7, ...)' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-tag -d 'Syslog tag (program name) of the command\'s lines [default: the command\'s basename]; detach\'s own messages are tagged `detach`' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-stdout-priority -d 'Syslog priority of stdout lines (emerg alert crit err warning notice info debug)' -r
 complete -c detach -n "__fish_detach_needs_command" -l syslog-stderr-priority -d 'Syslog priority of stderr lines' -r
+complete -c detach -n "__fish_detach_needs_command" -l syslog-format -d 'Message format for the remote collector: rfc5424, or rfc3164 for collectors that only parse the old BSD format' -r -f -a "rfc5424\t'`<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID - - MSG`, UTC with milliseconds'
+rfc3164\t'`<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG`, local time (BSD syslog)'"
+complete -c detach -n "__fish_detach_needs_command" -l syslog-framing -d 'Framing on tcp:// and tls://: octet (octet counting, RFC 6587 and RFC 5425) or newline (Fluent Bit\'s and fluentd\'s default; a newline inside a line is already escaped as #012)' -r -f -a "octet\t'`LEN MSG` (RFC 6587 3.4.1; the framing RFC 5425 mandates)'
+newline\t'`MSG\\n` (RFC 6587 3.4.2; Fluent Bit\'s and fluentd\'s default)'"
+complete -c detach -n "__fish_detach_needs_command" -l syslog-ca -d 'CA certificates (PEM) that the tls:// collector\'s certificate must chain to [default: the system\'s, /etc/ssl/certs]' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l syslog-cert -d 'Client certificate (PEM, with its chain) for a tls:// collector that asks for one' -r -F
+complete -c detach -n "__fish_detach_needs_command" -l syslog-key -d 'The client certificate\'s private key (PEM: PKCS#8, PKCS#1 or SEC1)' -r -F
 complete -c detach -n "__fish_detach_needs_command" -l stop-signal -d 'Signal a stop (TERM to detach, `detach stop`) sends the command: nginx wants QUIT, many servers INT (systemd\'s KillSignal=). A name (QUIT, SIGQUIT, RTMIN+2) or a number' -r
 complete -c detach -n "__fish_detach_needs_command" -l success-status -d 'Exit statuses and signal names, comma-separated, that also count as clean: not restarted by --restart on-failure, and detach then exits 0 (systemd\'s SuccessExitStatus=)' -r
 complete -c detach -n "__fish_detach_needs_command" -l kill-timeout -d 'After the stop signal, seconds to wait before the command\'s process group gets KILL' -r

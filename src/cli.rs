@@ -165,8 +165,10 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", conflicts_with = "exec", help_heading = "Syslog")]
     syslog_socket: Option<PathBuf>,
 
-    /// Also send each line to a remote collector: udp://HOST:PORT, or tcp://HOST:PORT (RFC 5424,
-    /// octet-counted; reconnects, holds a backlog of up to --log-buffer meanwhile)
+    /// Also send each line to a remote collector: udp://HOST:PORT, tcp://HOST:PORT, or
+    /// tls://HOST[:PORT] (RFC 5425, port 6514, TLS 1.2 or 1.3, the certificate checked against
+    /// HOST). TCP and TLS reconnect, looking HOST up again each time, and hold a backlog of up to
+    /// --log-buffer meanwhile
     #[arg(long, value_name = "URL", value_parser = syslog::parse_server, conflicts_with = "exec", help_heading = "Syslog")]
     syslog_server: Option<syslog::Server>,
 
@@ -186,6 +188,43 @@ pub struct Cli {
     /// Syslog priority of stderr lines
     #[arg(long, value_name = "LEVEL", default_value = "err", value_parser = syslog::parse_level, help_heading = "Syslog")]
     syslog_stderr_priority: u8,
+
+    /// Message format for the remote collector: rfc5424, or rfc3164 for collectors that only
+    /// parse the old BSD format
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        requires = "syslog_server",
+        help_heading = "Syslog"
+    )]
+    syslog_format: syslog::Format,
+
+    /// Framing on tcp:// and tls://: octet (octet counting, RFC 6587 and RFC 5425) or newline
+    /// (Fluent Bit's and fluentd's default; a newline inside a line is already escaped as #012)
+    #[arg(
+        long,
+        value_name = "FRAMING",
+        value_enum,
+        default_value_t,
+        requires = "syslog_server",
+        help_heading = "Syslog"
+    )]
+    syslog_framing: syslog::Framing,
+
+    /// CA certificates (PEM) that the tls:// collector's certificate must chain to [default: the
+    /// system's, /etc/ssl/certs]
+    #[arg(long, value_name = "FILE", requires = "syslog_server", help_heading = "Syslog")]
+    syslog_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM, with its chain) for a tls:// collector that asks for one
+    #[arg(long, value_name = "FILE", requires_all = ["syslog_server", "syslog_key"], help_heading = "Syslog")]
+    syslog_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "syslog_cert", help_heading = "Syslog")]
+    syslog_key: Option<PathBuf>,
 
     /// Signal a stop (TERM to detach, `detach stop`) sends the command: nginx wants QUIT, many
     /// servers INT (systemd's KillSignal=). A name (QUIT, SIGQUIT, RTMIN+2) or a number
@@ -579,6 +618,11 @@ impl Cli {
             stdout_level: self.syslog_stdout_priority,
             stderr_level: self.syslog_stderr_priority,
             buffer: self.log_buffer,
+            format: self.syslog_format,
+            framing: self.syslog_framing,
+            ca: self.syslog_ca,
+            cert: self.syslog_cert,
+            key: self.syslog_key,
         };
         Ok(Config {
             env,

@@ -1,5 +1,6 @@
-//! Syslog message formats: RFC 3164 for the local socket, RFC 5424 for a
-//! collector (octet-counted on TCP, RFC 6587 3.4.1), the names of facilities
+//! Syslog message formats: RFC 3164 for the local socket, RFC 5424 (or, when
+//! asked, RFC 3164 with a HOSTNAME) for a collector, octet-counted (RFC 6587
+//! 3.4.1, RFC 5425) or newline-framed on TCP and TLS; the names of facilities
 //! and severities, and the escaping and splitting of a line into texts.
 
 use std::borrow::Cow;
@@ -78,6 +79,34 @@ pub(super) enum Kind {
     Local,
     Udp,
     Tcp,
+    Tls,
+}
+
+impl Kind {
+    /// A byte stream, where messages need framing.
+    pub(super) fn is_stream(self) -> bool {
+        matches!(self, Kind::Tcp | Kind::Tls)
+    }
+}
+
+/// `--syslog-format`: what a remote collector gets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID - - MSG`, UTC with milliseconds
+    #[default]
+    Rfc5424,
+    /// `<PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG`, local time (BSD syslog)
+    Rfc3164,
+}
+
+/// `--syslog-framing`: how messages are delimited on TCP and TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Framing {
+    /// `LEN MSG` (RFC 6587 3.4.1; the framing RFC 5425 mandates)
+    #[default]
+    Octet,
+    /// `MSG\n` (RFC 6587 3.4.2; Fluent Bit's and fluentd's default)
+    Newline,
 }
 
 /// The two timestamps of a batch of messages, made once per batch.
@@ -119,6 +148,9 @@ pub(super) struct Formatter {
     pub(super) pid: u32,
     /// The supervisor's, for detach's own messages.
     pub(super) own_pid: u32,
+    /// What a remote collector gets.
+    pub(super) format: Format,
+    pub(super) framing: Framing,
 }
 
 impl Formatter {
@@ -130,15 +162,20 @@ impl Formatter {
         self.pri(OWN_LEVEL)
     }
 
-    /// One message, framed for its transport.
+    /// One message, framed for its transport. Newline framing needs no
+    /// escaping of its own: [`texts`] has already turned every control
+    /// character of a line, LF included, into `#ooo`.
     pub(super) fn message(&self, kind: Kind, stamp: &Stamp, pri: u8, tag: &str, pid: u32, text: &str) -> Vec<u8> {
-        match kind {
-            Kind::Local => format!("<{pri}>{} {tag}[{pid}]: {text}", stamp.local).into_bytes(),
-            Kind::Udp => format!("<{pri}>1 {} {} {tag} {pid} - - {text}", stamp.utc, self.host).into_bytes(),
-            Kind::Tcp => {
-                let msg = format!("<{pri}>1 {} {} {tag} {pid} - - {text}", stamp.utc, self.host);
-                format!("{} {msg}", msg.len()).into_bytes()
-            }
+        let host = &self.host;
+        let msg = match (kind, self.format) {
+            (Kind::Local, _) => return format!("<{pri}>{} {tag}[{pid}]: {text}", stamp.local).into_bytes(),
+            (_, Format::Rfc5424) => format!("<{pri}>1 {} {host} {tag} {pid} - - {text}", stamp.utc),
+            (_, Format::Rfc3164) => format!("<{pri}>{} {host} {tag}[{pid}]: {text}", stamp.local),
+        };
+        match (kind.is_stream(), self.framing) {
+            (false, _) => msg.into_bytes(),
+            (true, Framing::Octet) => format!("{} {msg}", msg.len()).into_bytes(),
+            (true, Framing::Newline) => format!("{msg}\n").into_bytes(),
         }
     }
 }
@@ -209,5 +246,29 @@ mod tests {
         let mut edge = vec![b'x'; MAX_TEXT - 1];
         edge.push(0);
         assert_eq!(texts(&edge)[1], "[part 2/2] #000");
+    }
+
+    #[test]
+    fn formats_and_framings() {
+        let mut f = Formatter {
+            facility: 3,
+            tag: "app".into(),
+            host: "h".into(),
+            pid: 7,
+            own_pid: 1,
+            format: Format::Rfc5424,
+            framing: Framing::Octet,
+        };
+        let stamp = Stamp { local: "Nov 23 17:01:41".into(), utc: "2026-11-23T17:01:41.603Z".into() };
+        let msg = |f: &Formatter, kind| String::from_utf8(f.message(kind, &stamp, 30, "app", 7, "hi")).unwrap();
+        assert_eq!(msg(&f, Kind::Tls), "45 <30>1 2026-11-23T17:01:41.603Z h app 7 - - hi");
+        assert_eq!(msg(&f, Kind::Udp), "<30>1 2026-11-23T17:01:41.603Z h app 7 - - hi");
+        f.framing = Framing::Newline;
+        assert_eq!(msg(&f, Kind::Tcp), "<30>1 2026-11-23T17:01:41.603Z h app 7 - - hi\n");
+        f.format = Format::Rfc3164;
+        assert_eq!(msg(&f, Kind::Tcp), "<30>Nov 23 17:01:41 h app[7]: hi\n");
+        assert_eq!(msg(&f, Kind::Local), "<30>Nov 23 17:01:41 app[7]: hi");
+        // A newline inside a line cannot end a newline-framed message early.
+        assert_eq!(texts(b"one\ntwo"), ["one#012two"]);
     }
 }

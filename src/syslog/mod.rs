@@ -1,24 +1,29 @@
 //! Syslog output: each line of the command's output as one message, to the
 //! local socket (/dev/log, read by rsyslog or journald) and/or a remote
-//! collector over UDP or TCP, without ever blocking the pump.
+//! collector over UDP, TCP or TLS, without ever blocking the pump.
 //!
 //! Why not the `syslog` crate: its writes block (a slow or dead collector
 //! would stall the pump and, through the pipe, the command), it does not
 //! reconnect, and it has no backlog. What is needed here is small: two
-//! message formats, three non-blocking sockets in the supervisor's poll loop.
+//! message formats, a few non-blocking sockets in the supervisor's poll loop.
 //!
 //! Formats: the local socket gets the traditional `<PRI>Mmm dd hh:mm:ss
 //! TAG[PID]: MSG` that glibc's syslog(3) sends and that rsyslog's imuxsock
-//! and journald parse. A remote collector gets RFC 5424; over TCP, framed by
-//! octet counting (RFC 6587 3.4.1): newline framing would break on a newline
-//! inside a message and is only a de-facto convention, while octet counting
-//! is what RFC 5425 mandates and every current collector reads.
-
+//! and journald parse. A remote collector gets RFC 5424 (or RFC 3164 with a
+//! HOSTNAME, `--syslog-format`); over TCP and TLS, framed by octet counting
+//! (RFC 6587 3.4.1), which RFC 5425 mandates and rsyslog and syslog-ng read,
+//! or by a newline (`--syslog-framing newline`, what Fluent Bit and fluentd
+//! read by default), which cannot break on a newline inside a message: every
+//! control character of a line is escaped as `#ooo` before it is framed.
 mod format;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
+mod tls;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 
 use std::io::{self, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,17 +31,22 @@ use std::time::Instant;
 use crate::backlog::Backlog;
 use crate::error::{Error, Result};
 use crate::lines::BUFFER_SIZE;
+pub use format::{Format, Framing, parse_facility, parse_level};
 use format::{Formatter, Kind, OWN_TAG, Stamp, clean_tag, texts};
-pub use format::{parse_facility, parse_level};
-use transport::{Conn, Destination};
+use transport::{Conn, Destination, Remote, lookup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     Udp,
     Tcp,
+    Tls,
 }
 
-/// A remote collector, as given: `udp://HOST:PORT` or `tcp://HOST:PORT`.
+/// The port of `tls://HOST` (RFC 5425).
+pub const TLS_PORT: u16 = 6514;
+
+/// A remote collector, as given: `udp://HOST:PORT`, `tcp://HOST:PORT` or
+/// `tls://HOST[:PORT]`.
 #[derive(Clone, Debug)]
 pub struct Server {
     pub url: String,
@@ -52,11 +62,29 @@ pub fn parse_server(url: &str) -> std::result::Result<Server, String> {
     let transport = match scheme.to_ascii_lowercase().as_str() {
         "udp" => Transport::Udp,
         "tcp" => Transport::Tcp,
-        _ => return Err(bad("the scheme must be udp or tcp")),
+        "tls" if cfg!(feature = "tls") => Transport::Tls,
+        "tls" => return Err(bad("this detach was built without TLS (cargo feature `tls`)")),
+        _ => return Err(bad("the scheme must be udp, tcp or tls")),
     };
-    let (host, port) = rest.rsplit_once(':').ok_or_else(|| bad("no port"))?;
-    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-    let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("the port must be 1 to 65535"))?;
+    // HOST:PORT, [V6]:PORT; tls:// may leave the port out.
+    let (host, port) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (host, after) = r.split_once(']').ok_or_else(|| bad("no ']' after an IPv6 address"))?;
+            match after {
+                "" => (host, None),
+                _ => (host, Some(after.strip_prefix(':').ok_or_else(|| bad("no port"))?)),
+            }
+        }
+        None => match rest.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        },
+    };
+    let port = match (port, transport) {
+        (Some(p), _) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| bad("the port must be 1 to 65535"))?,
+        (None, Transport::Tls) => TLS_PORT,
+        (None, _) => return Err(bad("no port")),
+    };
     if host.is_empty() || host.contains(['/', '@', '?', '#']) {
         return Err(bad("no host name"));
     }
@@ -76,6 +104,13 @@ pub struct Settings {
     pub stderr_level: u8,
     /// Bound of each destination's backlog, in bytes.
     pub buffer: usize,
+    /// What a remote collector gets, and how it is framed on TCP and TLS.
+    pub format: Format,
+    pub framing: Framing,
+    /// TLS: the roots (default: the system's), a client certificate and key.
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 impl Settings {
@@ -95,15 +130,16 @@ pub struct Syslog {
 }
 
 impl Syslog {
-    /// Connects to the local socket (which must exist: an error otherwise)
-    /// and resolves the server's name; a TCP collector that is down is not
-    /// an error: the connection is retried in the background.
+    /// Connects to the local socket (which must exist: an error otherwise),
+    /// resolves the server's name and reads the TLS files; a TCP or TLS
+    /// collector that is down is not an error: the connection is retried in
+    /// the background.
     pub fn open(settings: &Settings, command: &Path) -> Result<Syslog> {
         let mut dests = Vec::new();
-        let dest = |kind, path: PathBuf, addr, name| Destination {
+        let dest = |kind, path: PathBuf, remote, name| Destination {
             kind,
             path,
-            addr,
+            remote,
             name,
             conn: Conn::Down,
             backlog: Backlog::new(settings.buffer),
@@ -120,14 +156,32 @@ impl Syslog {
             dests.push(d);
         }
         if let Some(server) = &settings.server {
-            let resolve = || -> io::Result<SocketAddr> {
-                let mut addrs = (server.host.as_str(), server.port).to_socket_addrs()?;
-                addrs.next().ok_or_else(|| io::ErrorKind::NotFound.into())
+            if server.transport != Transport::Tls && (settings.ca.is_some() || settings.cert.is_some()) {
+                return Err(Error::Usage(format!(
+                    "--syslog-ca, --syslog-cert and --syslog-key are for a tls:// server, not '{}'",
+                    server.url
+                )));
+            }
+            let tls = match server.transport {
+                Transport::Tls => {
+                    let files = tls::Files {
+                        ca: settings.ca.as_deref(),
+                        cert: settings.cert.as_deref(),
+                        key: settings.key.as_deref(),
+                    };
+                    Some(tls::config(&files).map_err(Error::Usage)?)
+                }
+                _ => None,
             };
-            let addr = resolve()
+            let addr = lookup(&server.host, server.port)
                 .map_err(|err| Error::NoHost { what: format!("cannot resolve syslog server '{}'", server.url), err })?;
-            let kind = if server.transport == Transport::Tcp { Kind::Tcp } else { Kind::Udp };
-            let mut d = dest(kind, PathBuf::new(), Some(addr), format!("server {}", server.url));
+            let kind = match server.transport {
+                Transport::Udp => Kind::Udp,
+                Transport::Tcp => Kind::Tcp,
+                Transport::Tls => Kind::Tls,
+            };
+            let remote = Remote::new(&server.host, server.port, addr, tls);
+            let mut d = dest(kind, PathBuf::new(), Some(remote), format!("server {}", server.url));
             if let Err(e) = d.connect() {
                 let _ = writeln!(io::stderr(), "detach: warning: syslog server {}: {e}; retrying", server.url);
                 d.down(e, Instant::now());
@@ -141,7 +195,15 @@ impl Syslog {
         let host = nix::unistd::gethostname().map_or_else(|_| "-".into(), |h| h.to_string_lossy().into_owned());
         Ok(Syslog {
             dests,
-            fmt: Formatter { facility: settings.facility, tag: clean_tag(&tag), host, pid: 0, own_pid: 0 },
+            fmt: Formatter {
+                facility: settings.facility,
+                tag: clean_tag(&tag),
+                host,
+                pid: 0,
+                own_pid: 0,
+                format: settings.format,
+                framing: settings.framing,
+            },
             stdout_level: settings.stdout_level,
             stderr_level: settings.stderr_level,
             partial: [Vec::new(), Vec::new()],
@@ -269,7 +331,7 @@ impl Syslog {
             let now = Instant::now();
             self.retry(now);
             self.flush(now);
-            if now >= end || self.dests.iter().all(|d| d.backlog.is_clear()) {
+            if now >= end || self.dests.iter().all(Destination::idle) {
                 break;
             }
             let mut fds: Vec<libc::pollfd> = self.poll_fds().collect();
@@ -280,6 +342,7 @@ impl Syslog {
             let revents: Vec<i16> = fds.iter().map(|p| p.revents).collect();
             self.ready(&revents, Instant::now());
         }
+        self.dests.iter_mut().for_each(Destination::close);
         let mut lost = self.take_warnings();
         for d in &mut self.dests {
             let dropped = d.backlog.take_loss().map_or(0, |l| l.items);
@@ -303,8 +366,23 @@ mod tests {
         assert_eq!((s.transport, s.host.as_str(), s.port), (Transport::Tcp, "127.0.0.1", 514));
         let s = parse_server("udp://[::1]:5514").unwrap();
         assert_eq!((s.transport, s.host.as_str(), s.port), (Transport::Udp, "::1", 5514));
-        for bad in ["tcp://nohost", "ftp://x:1", "tcp://127.0.0.1:notaport", "127.0.0.1:514", "tcp://:514", "udp://h:0"]
-        {
+        if cfg!(feature = "tls") {
+            let s = parse_server("tls://logs.example.com").unwrap();
+            assert_eq!((s.transport, s.host.as_str(), s.port), (Transport::Tls, "logs.example.com", 6514));
+            let s = parse_server("TLS://[::1]").unwrap();
+            assert_eq!((s.host.as_str(), s.port), ("::1", 6514));
+            assert_eq!(parse_server("tls://h:7514").unwrap().port, 7514);
+        }
+        for bad in [
+            "tcp://nohost",
+            "ftp://x:1",
+            "tcp://127.0.0.1:notaport",
+            "127.0.0.1:514",
+            "tcp://:514",
+            "udp://h:0",
+            "tls://[::1",
+            "tls://[::1]x",
+        ] {
             assert!(parse_server(bad).is_err(), "{bad}");
         }
     }

@@ -16,6 +16,7 @@ mod rotation;
 mod stopping;
 mod supervise;
 mod syslog;
+mod syslog_tls;
 mod systemd;
 mod timestamps;
 mod util;

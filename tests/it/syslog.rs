@@ -23,7 +23,7 @@ use crate::util::{
 };
 
 /// How long a test waits for many messages to arrive: only a hang reaches it.
-const LONG: Duration = Duration::from_secs(60);
+pub(crate) const LONG: Duration = Duration::from_secs(60);
 
 /// The tag of the harness's own readiness probes; the tests look at other tags only.
 const PROBE: &str = "rsprobe";
@@ -32,26 +32,26 @@ const PROBE: &str = "rsprobe";
 
 /// One message as rsyslogd wrote it to the output file.
 #[derive(Clone, Debug, PartialEq)]
-struct Msg {
+pub(crate) struct Msg {
     /// `imuxsock`, `imtcp` or `imudp`: how it arrived.
-    input: String,
-    facility: String,
-    severity: String,
+    pub(crate) input: String,
+    pub(crate) facility: String,
+    pub(crate) severity: String,
     /// rsyslog's `programname`: the tag (RFC 3164) or APP-NAME (RFC 5424).
-    tag: String,
+    pub(crate) tag: String,
     /// The PID in `tag[pid]:` (RFC 3164) or PROCID (RFC 5424), `-` when none.
-    procid: String,
+    pub(crate) procid: String,
     /// The message text, bytes as received (rsyslogd's escaping is off), a leading BOM removed.
-    text: Vec<u8>,
+    pub(crate) text: Vec<u8>,
 }
 
 impl Msg {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.text).into_owned()
     }
 
     /// `facility.severity`
-    fn pri(&self) -> String {
+    pub(crate) fn pri(&self) -> String {
         format!("{}.{}", self.facility, self.severity)
     }
 }
@@ -82,25 +82,42 @@ fn free_udp_port() -> u16 {
 /// A running rsyslogd with an imuxsock input on [`Rsyslog::sock`], imtcp on 127.0.0.1
 /// [`Rsyslog::tcp`] and imudp on 127.0.0.1 [`Rsyslog::udp`], every message of those inputs
 /// written to [`Rsyslog::out`]. Its own messages go elsewhere (`internal.log`). Stopped on drop.
-struct Rsyslog {
+pub(crate) struct Rsyslog {
     bin: PathBuf,
-    dir: PathBuf,
     conf: PathBuf,
     pidfile: PathBuf,
     stderr: PathBuf,
-    sock: PathBuf,
+    pub(crate) sock: PathBuf,
+    pub(crate) dir: PathBuf,
     out: PathBuf,
     tcp: u16,
     udp: u16,
+    /// Inputs of a test's own, besides the three above.
+    pub(crate) extra: Vec<Input>,
     child: Option<Child>,
     /// Probes sent so far: each start sends new ones and waits for them.
     probes: u32,
+}
+
+/// An imtcp input of a test's own (TLS, newline framing, another address): its messages have
+/// `name` as their input. Its port is picked by rsyslogd the first time (port 0), and kept.
+pub(crate) struct Input {
+    pub(crate) name: String,
+    pub(crate) address: String,
+    /// More of imtcp's input parameters (`streamDriver.*`, `supportOctetCountedFraming`).
+    pub(crate) params: String,
+    pub(crate) port: u16,
 }
 
 impl Rsyslog {
     /// Starts rsyslogd in `g`'s temp dir and waits until all three inputs deliver; None (after
     /// a SKIP line) when rsyslogd is not installed.
     fn start(g: &Guard, test: &str) -> Option<Rsyslog> {
+        Rsyslog::start_with(g, test, Vec::new())
+    }
+
+    /// The same, with inputs of the test's own, which are ready once they take a connection.
+    pub(crate) fn start_with(g: &Guard, test: &str, extra: Vec<Input>) -> Option<Rsyslog> {
         let Some(bin) = rsyslogd_binary() else {
             eprintln!("SKIP: {test}: rsyslogd is not installed (apt-get install -y rsyslog); CI installs it");
             return None;
@@ -119,6 +136,7 @@ impl Rsyslog {
             dir,
             tcp: 0,
             udp: 0,
+            extra,
             child: None,
             probes: 0,
         };
@@ -145,6 +163,20 @@ impl Rsyslog {
         } else {
             format!(r#"port="{}""#, self.tcp)
         };
+        let extra: String = self
+            .extra
+            .iter()
+            .map(|i| {
+                let port = match i.port {
+                    0 => format!(r#"port="0" listenPortFileName="{d}/{}.port""#, i.name),
+                    p => format!(r#"port="{p}""#),
+                };
+                format!(
+                    "input(type=\"imtcp\" name=\"{}\" address=\"{}\" {port} {} ruleset=\"detach_test\")\n",
+                    i.name, i.address, i.params
+                )
+            })
+            .collect();
         let conf = format!(
             r#"# detach's syslog tests: nothing here touches /dev/log or the system's logs.
 global(workDirectory="{d}"
@@ -165,7 +197,7 @@ ruleset(name="detach_test" parser=["rsyslog.rfc5424", "detach_test_3164"]) {{
 input(type="imuxsock" Socket="{sock}" UseSpecialParser="off" RateLimit.Interval="0" ruleset="detach_test")
 input(type="imtcp" address="127.0.0.1" {tcp} ruleset="detach_test")
 input(type="imudp" address="127.0.0.1" port="{udp}" rcvbufSize="4m" ruleset="detach_test")
-# rsyslogd's own messages, apart.
+{extra}# rsyslogd's own messages, apart.
 action(type="omfile" file="{d}/internal.log")
 "#,
             out = s(&self.out),
@@ -179,6 +211,9 @@ action(type="omfile" file="{d}/internal.log")
     fn spawn(&mut self) {
         self.write_conf();
         let _ = fs::remove_file(self.dir.join("tcp.port"));
+        for i in &self.extra {
+            let _ = fs::remove_file(self.dir.join(format!("{}.port", i.name)));
+        }
         let child = Command::new(&self.bin)
             .arg("-n")
             .arg("-f")
@@ -200,7 +235,12 @@ action(type="omfile" file="{d}/internal.log")
                 if self.tcp == 0 {
                     self.tcp = read(&port_file).trim().parse().unwrap_or(0);
                 }
-                self.sock.exists() && self.tcp != 0 && TcpStream::connect(("127.0.0.1", self.tcp)).is_ok()
+                for i in self.extra.iter_mut().filter(|i| i.port == 0) {
+                    i.port = read(&self.dir.join(format!("{}.port", i.name))).trim().parse().unwrap_or(0);
+                }
+                let extra_up =
+                    self.extra.iter().all(|i| i.port != 0 && TcpStream::connect((i.address.as_str(), i.port)).is_ok());
+                self.sock.exists() && self.tcp != 0 && TcpStream::connect(("127.0.0.1", self.tcp)).is_ok() && extra_up
             },
             DEADLINE,
         );
@@ -244,7 +284,7 @@ action(type="omfile" file="{d}/internal.log")
     }
 
     /// Stops rsyslogd with TERM and waits for it to exit.
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let Some(mut child) = self.child.take() else { return };
         // SAFETY: kill(2) has no memory-safety preconditions.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -258,14 +298,14 @@ action(type="omfile" file="{d}/internal.log")
     }
 
     /// Starts it again, on the same socket and ports, and waits until it delivers.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.spawn();
         self.check_stderr();
         self.probe();
     }
 
     /// Every complete message in the output file, in order.
-    fn messages(&self) -> Vec<Msg> {
+    pub(crate) fn messages(&self) -> Vec<Msg> {
         let data = fs::read(&self.out).unwrap_or_default();
         let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
         lines.pop(); // after the last '\n': empty, or a line being written
@@ -273,29 +313,29 @@ action(type="omfile" file="{d}/internal.log")
     }
 
     /// The messages with this tag (program name), in order.
-    fn tagged(&self, tag: &str) -> Vec<Msg> {
+    pub(crate) fn tagged(&self, tag: &str) -> Vec<Msg> {
         self.messages().into_iter().filter(|m| m.tag == tag).collect()
     }
 
     /// The messages with this tag that came by `input`, in order.
-    fn tagged_via(&self, tag: &str, input: &str) -> Vec<Msg> {
+    pub(crate) fn tagged_via(&self, tag: &str, input: &str) -> Vec<Msg> {
         self.tagged(tag).into_iter().filter(|m| m.input == input).collect()
     }
 
     /// Waits until a message with this tag, by `input`, has the text `last`; returns all the
     /// messages with that tag by that input. For a command whose last line is `last`.
-    fn wait_last(&self, tag: &str, input: &str, last: &str) -> Vec<Msg> {
+    pub(crate) fn wait_last(&self, tag: &str, input: &str, last: &str) -> Vec<Msg> {
         self.wait_last_for(tag, input, last, DEADLINE)
     }
 
-    fn wait_last_for(&self, tag: &str, input: &str, last: &str, timeout: Duration) -> Vec<Msg> {
+    pub(crate) fn wait_last_for(&self, tag: &str, input: &str, last: &str, timeout: Duration) -> Vec<Msg> {
         let found = wait_until(|| self.tagged_via(tag, input).iter().any(|m| m.text == last.as_bytes()), timeout);
         assert!(found, "{tag} {last:?} never arrived by {input}; output: {}", self.dump());
         self.tagged_via(tag, input)
     }
 
     /// The output file, shortened, for failure messages.
-    fn dump(&self) -> String {
+    pub(crate) fn dump(&self) -> String {
         let data = fs::read(&self.out).unwrap_or_default();
         if data.len() <= 4000 {
             return String::from_utf8_lossy(&data).into_owned();
@@ -304,7 +344,7 @@ action(type="omfile" file="{d}/internal.log")
         format!("{}\n[...]\n{}", String::from_utf8_lossy(head), String::from_utf8_lossy(tail))
     }
 
-    fn server(&self, proto: &str) -> String {
+    pub(crate) fn server(&self, proto: &str) -> String {
         let port = if proto == "udp" { self.udp } else { self.tcp };
         format!("{proto}://127.0.0.1:{port}")
     }
@@ -343,7 +383,7 @@ macro_rules! rsyslog {
 }
 
 /// `detach --foreground OPTS -- ARGV`, run to its end; returns its exit code.
-fn run_fg(g: &Guard, opts: &[&str], argv: &[&str]) -> i32 {
+pub(crate) fn run_fg(g: &Guard, opts: &[&str], argv: &[&str]) -> i32 {
     let out = g.run(detach().arg("--foreground").args(opts).arg("--").args(argv));
     out.code().unwrap_or_else(|| panic!("detach was killed: {out:?}"))
 }
@@ -354,13 +394,13 @@ fn texts(msgs: &[Msg]) -> Vec<String> {
 }
 
 /// The numbers N of the texts `PREFIX N`, in order.
-fn numbers(msgs: &[Msg], prefix: &str) -> Vec<u64> {
+pub(crate) fn numbers(msgs: &[Msg], prefix: &str) -> Vec<u64> {
     msgs.iter().filter_map(|m| m.text().strip_prefix(prefix)?.parse().ok()).collect()
 }
 
 /// Checks that `got` is exactly 0, 1, ..., n-1: every line once, in order; names the first
 /// difference.
-fn assert_sequence(got: &[u64], n: u64, what: &str) {
+pub(crate) fn assert_sequence(got: &[u64], n: u64, what: &str) {
     for (i, &k) in got.iter().enumerate() {
         assert_eq!(k, i as u64, "{what}: message {i} is line {k} (lost, doubled or reordered)");
     }
@@ -642,12 +682,12 @@ fn udp_rcvbuf_errors() -> i64 {
 // 3. The collector going away.
 
 /// A slow writer until STOP exists: "tick 0", "tick 1", ... every 20 ms.
-fn ticker(stop: &Path) -> String {
+pub(crate) fn ticker(stop: &Path) -> String {
     format!("i=0; while [ ! -e {} ]; do echo \"tick $i\"; i=$((i+1)); sleep 0.02; done; echo end", s(stop))
 }
 
 /// The last "tick N" in the file.
-fn last_tick(path: &Path) -> Option<u64> {
+pub(crate) fn last_tick(path: &Path) -> Option<u64> {
     read(path).lines().filter_map(|l| l.strip_prefix("tick ")?.parse().ok()).next_back()
 }
 
@@ -660,10 +700,17 @@ fn last_tick(path: &Path) -> Option<u64> {
 fn rsyslogd_restarted_mid_stream_over_tcp() {
     let g = Guard::new();
     let mut rs = rsyslog!(g, "rsyslogd_restarted_mid_stream_over_tcp");
-    let (log, stop) = (g.path("app.log"), g.path("stop"));
     let tcp = rs.server("tcp");
-    let opts = ["--foreground", "--log", s(&log), "--syslog-server", &tcp, "--syslog-socket", s(&rs.sock)];
+    let sock = s(&rs.sock).to_string();
+    restart_mid_stream(&g, &mut rs, &["--syslog-server", &tcp, "--syslog-socket", &sock], &["imtcp", "imuxsock"]);
+}
+
+/// The body of the restart tests (here and over TLS): a ticker under `detach --foreground
+/// --log app.log OPTS`; rsyslogd stopped, started again; the ticks checked by each of `inputs`.
+pub(crate) fn restart_mid_stream(g: &Guard, rs: &mut Rsyslog, opts: &[&str], inputs: &[&str]) {
+    let (log, stop) = (g.path("app.log"), g.path("stop"));
     let cmd = detach()
+        .args(["--foreground", "--log", s(&log)])
         .args(opts)
         .args(["--", "sh", "-c", &ticker(&stop)])
         .arg("sh")
@@ -675,10 +722,8 @@ fn rsyslogd_restarted_mid_stream_over_tcp() {
     let mut child = cmd.expect("spawn detach");
     g.track(child.id() as i32);
     let ticks = |rs: &Rsyslog, input| numbers(&rs.tagged_via("sh", input), "tick ");
-    let both = |rs: &Rsyslog, least: u64| {
-        ["imtcp", "imuxsock"].iter().all(|i| ticks(rs, i).last().is_some_and(|&t| t >= least))
-    };
-    assert!(wait_until(|| both(&rs, 10), DEADLINE), "no ticks by TCP and socket: {}", rs.dump());
+    let both = |rs: &Rsyslog, least: u64| inputs.iter().all(|i| ticks(rs, i).last().is_some_and(|&t| t >= least));
+    assert!(wait_until(|| both(rs, 10), DEADLINE), "no ticks by {inputs:?}: {}", rs.dump());
 
     rs.stop();
     // The last line written before rsyslogd was gone for sure.
@@ -688,7 +733,7 @@ fn rsyslogd_restarted_mid_stream_over_tcp() {
     rs.restart();
     let back = last_tick(&log).unwrap();
     // Then 50 more lines (a second, past the longest backoff) with the collector up.
-    assert!(wait_until(|| both(&rs, back + 50), LONG), "no reconnection: {}", rs.dump());
+    assert!(wait_until(|| both(rs, back + 50), LONG), "no reconnection: {}", rs.dump());
     fs::write(&stop, "").unwrap();
     let status = wait_child(&mut child, || format!("detach did not exit: {}", read(&g.path("detach.stderr"))));
     assert_eq!(status.code(), Some(0), "{}", read(&g.path("detach.stderr")));
@@ -700,7 +745,7 @@ fn rsyslogd_restarted_mid_stream_over_tcp() {
     assert_sequence(&file, total, "ticks in the file log");
     assert!(text.ends_with("end\n"), "{text}");
 
-    for input in ["imtcp", "imuxsock"] {
+    for &input in inputs {
         let msgs = rs.wait_last_for("sh", input, "end", LONG);
         let got = numbers(&msgs, "tick ");
         // In order, never twice.
@@ -1071,7 +1116,7 @@ fn detach_own_messages_go_to_syslog_tagged_detach() {
 /// Runs `detach OPTS -- sh -c 'touch MARKER'` in daemon mode with a pidfile; checks the exit
 /// status, that nothing ran (no marker, no pidfile, no process naming the temp dir), and
 /// returns stderr.
-fn refused(g: &Guard, opts: &[&str], code: i32) -> String {
+pub(crate) fn refused(g: &Guard, opts: &[&str], code: i32) -> String {
     let pidfile = g.pidfile("p.pid");
     let marker = g.path("ran");
     let touch = format!("touch {}", s(&marker));
