@@ -7,7 +7,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::util::{
-    DEADLINE, Guard, alive, detach, pids_with_arg, read, read_pid, s, signal, wait_for_text, wait_pid, wait_until,
+    DEADLINE, Guard, alive, detach, pids_with_arg, read, read_pid, recv_datagram, s, signal, wait_for_text, wait_pid,
+    wait_until,
 };
 
 /// A python3 program, as one argv.
@@ -247,11 +248,7 @@ fn foreground_sends_ready_to_systemd_only_once_the_command_is_ready() {
         .spawn()
         .unwrap();
     g.track(child.id() as i32);
-    let recv = |what: &str| {
-        let mut buf = [0u8; 512];
-        let n = listener.recv(&mut buf).unwrap_or_else(|e| panic!("no {what} for systemd: {e}"));
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
+    let recv = |what: &str| recv_datagram(&listener).unwrap_or_else(|e| panic!("no {what} for systemd: {e}"));
     let first = recv("first message");
     let second = recv("second message");
     assert!(marker.exists(), "detach told systemd before the command was ready: {first:?}");
@@ -362,12 +359,10 @@ fn a_reopen_before_the_command_is_ready_tells_systemd_nothing() {
     g.track(pid);
     wait_for_text(&log, "starting\n");
     signal(pid, libc::SIGHUP);
-    let mut buf = [0u8; 512];
-    let n = listener.recv(&mut buf).unwrap_or_else(|e| {
+    let first = recv_datagram(&listener).unwrap_or_else(|e| {
         let status = child.try_wait();
         panic!("no message for systemd ({e}); detach: {status:?}; log: {:?}", read(&log))
     });
-    let first = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(ready.exists(), "systemd heard {first:?} before the command was ready");
     assert!(first.starts_with("READY=1\nMAINPID="), "{first:?}");
     signal(pid, libc::SIGTERM);

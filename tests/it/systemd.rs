@@ -273,11 +273,8 @@ impl NotifySocket {
     fn recv(&self, waiting_for: &str) -> String {
         self.socket.set_nonblocking(false).unwrap();
         self.socket.set_read_timeout(Some(DEADLINE)).unwrap();
-        let mut buf = [0u8; 4096];
-        match self.socket.recv(&mut buf) {
-            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
-            Err(e) => panic!("no notify message while waiting for {waiting_for}: {e}"),
-        }
+        crate::util::recv_datagram(&self.socket)
+            .unwrap_or_else(|e| panic!("no notify message while waiting for {waiting_for}: {e}"))
     }
 
     /// Every message already queued.

@@ -550,3 +550,17 @@ pub fn example(name: &str) -> PathBuf {
     }
     bin
 }
+
+/// One datagram from `socket`, waiting up to its read timeout; a wait cut short by EINTR (a
+/// stop and continue of the test process, which interrupts a socket read with a timeout even
+/// without a handler) is resumed.
+pub fn recv_datagram(socket: &std::os::unix::net::UnixDatagram) -> std::io::Result<String> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match socket.recv(&mut buf) {
+            Ok(n) => return Ok(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
