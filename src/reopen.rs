@@ -13,6 +13,14 @@ use crate::stdio::LogTarget;
 /// returns. Dropping it stops the thread and unregisters the signal (whose
 /// disposition signal-hook then leaves as a no-op handler: the signal is
 /// caught and ignored).
+///
+/// ```no_run
+/// let daemon = detach::Daemon::new().log("/var/log/app.log").start()?;
+/// let reopener = daemon.reopen_on_signal(detach::ReopenSignal::HUP)?;
+/// // ... serve; HUP reopens /var/log/app.log ...
+/// drop(reopener); // HUP reopens nothing from here on
+/// # Ok::<(), detach::Error>(())
+/// ```
 pub struct Reopener {
     handle: Handle,
     thread: Option<JoinHandle<()>>,
