@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         }
     };
     // Threads may start now that the forks are done.
-    let _reopener = daemon.reopen_on_signal(libc::SIGHUP).expect("reopen on SIGHUP");
+    let _reopener = daemon.reopen_on_signal(detach::ReopenSignal::HUP).expect("reopen on SIGHUP");
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(libc::SIGTERM, stop.clone()).expect("catch SIGTERM");
 

@@ -12,7 +12,7 @@ use crate::control;
 use crate::error::{Error, exit};
 use crate::ready;
 use crate::restart::SuccessStatus;
-use crate::sig::{ReopenSignal, Signal};
+use crate::sig::{Signal, SupervisorReopenSignal};
 use crate::syslog;
 use crate::{Config, Daemon, LogPaths, Mode, RestartPolicy, RestartWhen, SuperviseOptions};
 
@@ -109,7 +109,7 @@ pub struct Cli {
 
     /// Signal that makes the supervisor reopen its logs (HUP is then forwarded)
     #[arg(long, value_name = "SIG", default_value = "HUP")]
-    reopen_signal: ReopenSignal,
+    reopen_signal: SupervisorReopenSignal,
 
     /// Do not check once a second whether a log was moved or deleted
     #[arg(long)]
@@ -351,7 +351,7 @@ enum Verb {
         pidfile: PathBuf,
         /// The daemon's --reopen-signal (not used with --wait)
         #[arg(long, value_name = "SIG", default_value = "HUP")]
-        signal: ReopenSignal,
+        signal: SupervisorReopenSignal,
         /// Ask the supervisor to reopen, and return once it says it has
         #[arg(long)]
         wait: bool,

@@ -1,7 +1,8 @@
 //! detach: run a program as a well-behaved Unix daemon and keep its output safe.
 //!
-//! The library face of the `detach` command. A Rust server daemonizes itself,
-//! with its stdout and stderr in a log that survives rotation:
+//! This is the library face of the `detach` command (crate `detach-daemon`,
+//! library `detach`): what a Rust program needs to daemonize itself, with its
+//! stdout and stderr in a log that survives rotation. Linux only.
 //!
 //! ```no_run
 //! fn main() -> Result<(), detach::Error> {
@@ -9,23 +10,43 @@
 //!         .log("/var/log/app.log")
 //!         .pidfile("/run/app.pid")
 //!         .start()?; // returns in the daemon only; the caller's process exits 0
-//!     let _reopener = daemon.reopen_on_signal(libc::SIGHUP)?; // for logrotate
+//!     let _reopener = daemon.reopen_on_signal(detach::ReopenSignal::HUP)?; // for logrotate
 //!     println!("serving"); // lands in /var/log/app.log
 //!     Ok(())
 //! }
 //! ```
 //!
-//! The pieces are usable alone too: [`open_log`] opens a log the safe way,
-//! [`redirect`] dup2s it over a standard fd, [`Redirect`] does so for a while
-//! and restores the original.
+//! - [`Daemon`] builds and [`Daemon::start`]s the daemon; [`Daemonized`] is
+//!   the running daemon (it holds the pidfile); [`Daemon::start_deferred`]
+//!   keeps the caller waiting until the daemon is ready ([`StartReport`]).
+//! - [`reopen_on_signal`] reopens the logs by path on a [`ReopenSignal`],
+//!   until its [`Reopener`] is dropped.
+//! - The pieces are usable alone too: [`open_log`] opens a log the safe way
+//!   ([`LogOptions`]), [`redirect`] dup2s it over a standard fd ([`StdFd`]),
+//!   [`Redirect`] does so for a while and restores the original, and
+//!   [`LogTarget`] installs a log that can be reopened.
+//! - Every failure is an [`Error`] that prints as one line and maps to a
+//!   sysexits(3) status ([`Error::exit_code`]).
+//!
+//! The crate's diagnostics (a log that cannot be reopened) go through the
+//! [`log`](https://docs.rs/log) crate, to the program's own logger.
+
+#![warn(missing_docs, missing_debug_implementations)]
+
+// fork/setsid and the supervisor use prctl(2), close_range(2), pidfd_open(2),
+// signalfd(2) and /proc, which only Linux has.
+#[cfg(not(target_os = "linux"))]
+compile_error!("detach supports Linux only: it needs prctl, close_range, pidfd, signalfd and /proc");
 
 mod backlog;
-pub mod cli;
+mod cli;
+#[cfg(test)]
+mod cli_docs;
 mod compress;
 mod control;
 mod daemon;
 mod env;
-pub mod error;
+mod error;
 mod limits;
 mod lines;
 mod logs;
@@ -42,7 +63,7 @@ mod sig;
 mod signals;
 mod sink;
 mod started;
-pub mod stdio;
+mod stdio;
 mod stream;
 mod supervise;
 mod syslog;
@@ -53,31 +74,59 @@ use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 pub use error::{Error, Result};
 pub use reopen::{Reopener, reopen_on_signal};
-pub use restart::{Policy as RestartPolicy, When as RestartWhen};
-pub use rotate::{Period as RotatePeriod, Rotation};
-pub use run::{Config, Mode, run};
-pub use sink::Logging;
+pub use sig::ReopenSignal;
 pub use started::StartReport;
-pub use stdio::{LogOptions, LogTarget, Redirect, open_log, redirect};
-pub use supervise::Options as SuperviseOptions;
-pub use timestamp::TimeFormat;
+pub use stdio::{LogOptions, LogTarget, Redirect, StdFd, open_log, redirect};
+
+// The command line's plumbing, for the CLI modules (crate-private).
+pub(crate) use restart::{Policy as RestartPolicy, When as RestartWhen};
+pub(crate) use rotate::{Period as RotatePeriod, Rotation};
+pub(crate) use run::{Config, Mode, run};
+pub(crate) use sink::Logging;
+pub(crate) use supervise::Options as SuperviseOptions;
+pub(crate) use timestamp::TimeFormat;
+
+/// The `detach` command's `main` (src/main.rs calls it). Not part of the
+/// library's API, and exempt from its semver: the command line lives inside
+/// the crate, and the binary, being another crate, can only reach it through
+/// something public; one hidden function keeps every CLI type crate-private.
+#[doc(hidden)]
+pub fn __main() -> ExitCode {
+    cli::main()
+}
 
 use pidfile::Pidfile;
 use user::Credentials;
 
 /// Where output goes: one file for both streams, or one for each.
 #[derive(Clone, Debug, Default)]
-pub struct LogPaths {
-    pub log: Option<PathBuf>,
-    pub stdout: Option<PathBuf>,
-    pub stderr: Option<PathBuf>,
+pub(crate) struct LogPaths {
+    pub(crate) log: Option<PathBuf>,
+    pub(crate) stdout: Option<PathBuf>,
+    pub(crate) stderr: Option<PathBuf>,
 }
 
 /// Daemonizes the calling process: fork, setsid, fork, chdir, umask, close
 /// inherited fds, pidfile, and stdio redirected to /dev/null and the logs.
+///
+/// A builder: set what differs from the defaults (working directory `/`,
+/// umask 022, output to /dev/null, no pidfile), then [`Daemon::start`].
+///
+/// ```no_run
+/// let daemon = detach::Daemon::new()
+///     .stdout("/var/log/app/out.log")
+///     .stderr("/var/log/app/err.log")
+///     .log_mode(0o600)
+///     .pidfile("/run/app.pid")
+///     .user("app")
+///     .start()?; // in the daemon from here on
+/// # drop(daemon);
+/// # Ok::<(), detach::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Daemon {
     logs: LogPaths,
@@ -111,23 +160,30 @@ impl Default for Daemon {
 }
 
 impl Daemon {
+    /// A daemon with the defaults: working directory `/`, umask 022, stdin,
+    /// stdout and stderr on /dev/null, no pidfile, the caller's user.
+    #[must_use]
     pub fn new() -> Daemon {
         Daemon::default()
     }
 
     /// stdout and stderr both into `path`, in the order they were written.
+    /// The log is opened with [`open_log`], before the first fork.
+    #[must_use]
     pub fn log(mut self, path: impl Into<PathBuf>) -> Self {
         self.logs.log = Some(path.into());
         self
     }
 
     /// stdout into `path` (stderr then goes to /dev/null unless [`Daemon::stderr`]).
+    #[must_use]
     pub fn stdout(mut self, path: impl Into<PathBuf>) -> Self {
         self.logs.stdout = Some(path.into());
         self
     }
 
     /// stderr into `path`.
+    #[must_use]
     pub fn stderr(mut self, path: impl Into<PathBuf>) -> Self {
         self.logs.stderr = Some(path.into());
         self
@@ -137,42 +193,49 @@ impl Daemon {
     /// Only the read and write bits count (`mode & 0o666`): the execute,
     /// setuid, setgid and sticky bits are dropped, so that a daemon running
     /// as root can never create its output as a setuid executable.
+    #[must_use]
     pub fn log_mode(mut self, mode: u32) -> Self {
         self.log_options.mode = mode & LOG_MODE_BITS;
         self
     }
 
     /// Owner (`USER[:GROUP]`) given to the logs detach creates.
+    #[must_use]
     pub fn log_owner(mut self, owner: impl Into<String>) -> Self {
         self.log_owner = Some(owner.into());
         self
     }
 
     /// A pidfile, locked for the daemon's life and removed when it ends.
+    #[must_use]
     pub fn pidfile(mut self, path: impl Into<PathBuf>) -> Self {
         self.pidfile = Some(path.into());
         self
     }
 
     /// Working directory of the daemon (default `/`; `None` keeps it).
+    #[must_use]
     pub fn chdir(mut self, dir: Option<PathBuf>) -> Self {
         self.chdir = dir;
         self
     }
 
     /// File mode creation mask (default 022; `None` keeps the caller's).
+    #[must_use]
     pub fn umask(mut self, mask: Option<u32>) -> Self {
         self.umask = mask;
         self
     }
 
     /// Run as this user (name or uid), with its groups. Root only.
+    #[must_use]
     pub fn user(mut self, user: impl Into<String>) -> Self {
         self.user = Some(user.into());
         self
     }
 
     /// Run with this primary group (name or gid). Root only.
+    #[must_use]
     pub fn group(mut self, group: impl Into<String>) -> Self {
         self.group = Some(group.into());
         self
@@ -192,6 +255,7 @@ impl Daemon {
     /// ever *spares* that number from closing: it never closes, moves or
     /// overwrites it. Fds 0, 1 and 2 are not spared by this: start() puts
     /// /dev/null and the logs over them.
+    #[must_use]
     pub fn keep_fd(mut self, fd: impl AsFd) -> Self {
         self.keep.push(fd.as_fd().as_raw_fd());
         self
@@ -204,6 +268,7 @@ impl Daemon {
     /// path: inside the new root, those paths name other files (or none),
     /// so [`Daemonized::reopen_on_signal`] then fails, and the pidfile is
     /// left behind at exit (stale, and taken over by the next start).
+    #[must_use]
     pub fn chroot(mut self, dir: impl Into<PathBuf>) -> Self {
         self.chroot = Some(dir.into());
         self
@@ -218,6 +283,32 @@ impl Daemon {
     /// When it fails, the caller's process is as it was: its working
     /// directory and umask are restored, and no pidfile, and no log this call
     /// created, is left behind.
+    ///
+    /// ```no_run
+    /// use std::process::ExitCode;
+    ///
+    /// fn main() -> ExitCode {
+    ///     let _daemon = match detach::Daemon::new().log("/var/log/app.log").start() {
+    ///         Ok(daemon) => daemon, // keep it: it holds the pidfile
+    ///         Err(e) => {
+    ///             eprintln!("app: {e}");
+    ///             return ExitCode::from(e.exit_code());
+    ///         }
+    ///     };
+    ///     println!("in the daemon");
+    ///     ExitCode::SUCCESS
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// In the caller's process, every failure to set the daemon up, with its
+    /// reason: [`Error::Usage`] for two options naming one file or a bad
+    /// chroot, [`Error::NoUser`], [`Error::Create`] for a log or pidfile that
+    /// cannot be opened, [`Error::AlreadyRunning`] for a pidfile another
+    /// process holds, [`Error::Os`] (a multi-threaded process, a failed
+    /// fork), and [`Error::Reported`] for what failed in the daemon after the
+    /// fork (dropping privileges, say).
     pub fn start(self) -> Result<Daemonized> {
         let (daemon, report) = self.start_deferred()?;
         report.ready();
@@ -239,6 +330,11 @@ impl Daemon {
     /// # drop(daemon);
     /// # Ok::<(), detach::Error>(())
     /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Daemon::start`]; an error in the daemon after the fork
+    /// never returns there: the caller's process gets it.
     pub fn start_deferred(self) -> Result<(Daemonized, StartReport)> {
         let caller = CallerState::save()?;
         let mut prep = Prepared::new(&self, None).inspect_err(|_| caller.restore())?;
@@ -312,8 +408,18 @@ impl CallerState {
     }
 }
 
-/// The running daemon: keep it alive for as long as the program runs; it
-/// holds the pidfile's lock, and removes the pidfile when dropped.
+/// The running daemon, what [`Daemon::start`] returns in it: keep it alive
+/// for as long as the program runs; it holds the pidfile's lock, and removes
+/// the pidfile when dropped.
+///
+/// ```no_run
+/// let daemon = detach::Daemon::new().log("/var/log/app.log").pidfile("/run/app.pid").start()?;
+/// let _reopener = daemon.reopen_on_signal(detach::ReopenSignal::HUP)?;
+/// // ... serve, until it is time to stop ...
+/// drop(daemon); // removes /run/app.pid
+/// # Ok::<(), detach::Error>(())
+/// ```
+#[derive(Debug)]
 pub struct Daemonized {
     pidfile: Option<Pidfile>,
     logs: Vec<LogTarget>,
@@ -321,11 +427,20 @@ pub struct Daemonized {
 
 impl Daemonized {
     /// Reopens the logs by path whenever `signal` arrives (logrotate's
-    /// postrotate `kill -HUP`), from a thread of its own.
-    pub fn reopen_on_signal(&self, signal: i32) -> Result<Reopener> {
+    /// postrotate `kill -HUP`), from a thread of its own, until the
+    /// [`Reopener`] is dropped: [`reopen_on_signal`] on [`Daemonized::logs`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`reopen_on_signal`].
+    pub fn reopen_on_signal(&self, signal: ReopenSignal) -> Result<Reopener> {
         reopen_on_signal(signal, &self.logs)
     }
 
+    /// The logs [`Daemon::start`] installed over stdout and stderr: one for
+    /// [`Daemon::log`], one for each of [`Daemon::stdout`] and
+    /// [`Daemon::stderr`]; none for a stream left on /dev/null.
+    #[must_use]
     pub fn logs(&self) -> &[LogTarget] {
         &self.logs
     }
@@ -500,21 +615,23 @@ impl Prepared {
     /// fd 1 and/or 2; a stream without a log gets /dev/null when `daemon`,
     /// and is left as it is otherwise (`--foreground` keeps the journal).
     fn install_logs(&mut self, daemon: bool) -> Result<Vec<LogTarget>> {
-        let null =
-            |fd| stdio::redirect(self.devnull.as_fd(), fd).map_err(|e| Error::os("cannot redirect to '/dev/null'", e));
+        use StdFd::{Stderr, Stdin, Stdout};
+        let null = |fd| redirect(self.devnull.as_fd(), fd).map_err(|e| Error::os("cannot redirect to '/dev/null'", e));
         if daemon {
-            null(0)?;
+            null(Stdin)?;
         }
         let mut logs = Vec::new();
-        let streams =
-            [(self.stdout.take(), if self.shared { &[1, 2][..] } else { &[1][..] }), (self.stderr.take(), &[2][..])];
+        let streams = [
+            (self.stdout.take(), if self.shared { &[Stdout, Stderr][..] } else { &[Stdout][..] }),
+            (self.stderr.take(), &[Stderr][..]),
+        ];
         for (log, fds) in streams {
             match log {
                 Some((path, file)) => logs.push(
                     LogTarget::install(&path, self.log_options, file, fds)
                         .map_err(|e| Error::os(format!("cannot redirect to '{}'", path.display()), e))?,
                 ),
-                None if daemon && !(self.shared && fds == [2]) => fds.iter().try_for_each(|&fd| null(fd))?,
+                None if daemon && !(self.shared && fds == [Stderr]) => fds.iter().try_for_each(|&fd| null(fd))?,
                 None => {}
             }
         }

@@ -1,5 +1,5 @@
 //! `detach`: parse, run, print one error line, exit. The logic is the library's.
 
 fn main() -> std::process::ExitCode {
-    detach::cli::main()
+    detach::__main()
 }

@@ -42,6 +42,7 @@ const IDENTIFY: i64 = 1;
 /// pidfile) before it says "already running".
 const STARTING_WAIT: Duration = Duration::from_secs(2);
 
+#[derive(Debug)]
 pub struct Pidfile {
     path: PathBuf,
     file: File,

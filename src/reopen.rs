@@ -6,9 +6,21 @@ use std::thread::JoinHandle;
 use signal_hook::iterator::{Handle, Signals};
 
 use crate::error::{Error, Result};
+use crate::sig::ReopenSignal;
 use crate::stdio::LogTarget;
 
-/// Reopens logs on a signal until dropped.
+/// Reopens logs on a signal until dropped: what [`reopen_on_signal`]
+/// returns. Dropping it stops the thread and unregisters the signal (whose
+/// disposition signal-hook then leaves as a no-op handler: the signal is
+/// caught and ignored).
+///
+/// ```no_run
+/// let daemon = detach::Daemon::new().log("/var/log/app.log").start()?;
+/// let reopener = daemon.reopen_on_signal(detach::ReopenSignal::HUP)?;
+/// // ... serve; HUP reopens /var/log/app.log ...
+/// drop(reopener); // HUP reopens nothing from here on
+/// # Ok::<(), detach::Error>(())
+/// ```
 pub struct Reopener {
     handle: Handle,
     thread: Option<JoinHandle<()>>,
@@ -20,10 +32,25 @@ pub struct Reopener {
 /// cannot be opened, the old one stays and gets a line saying why.
 ///
 /// The work runs on a thread of its own (signal-hook's iterator), never in
-/// the signal handler.
-pub fn reopen_on_signal(signal: i32, logs: &[LogTarget]) -> Result<Reopener> {
+/// the signal handler. Call it after [`Daemon::start`]: a thread before the
+/// fork makes `start` refuse.
+///
+/// ```no_run
+/// use detach::{Daemon, ReopenSignal, reopen_on_signal};
+/// let daemon = Daemon::new().log("/var/log/app.log").start()?;
+/// let _reopener = reopen_on_signal(ReopenSignal::USR1, daemon.logs())?;
+/// # Ok::<(), detach::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Os`] when the signal handler cannot be installed or the thread
+/// cannot be started.
+///
+/// [`Daemon::start`]: crate::Daemon::start
+pub fn reopen_on_signal(signal: ReopenSignal, logs: &[LogTarget]) -> Result<Reopener> {
     let mut logs = logs.to_vec();
-    let mut signals = Signals::new([signal]).map_err(|e| Error::os("cannot install a signal handler", e))?;
+    let mut signals = Signals::new([signal.number()]).map_err(|e| Error::os(format!("cannot catch {signal}"), e))?;
     let handle = signals.handle();
     let thread = std::thread::Builder::new()
         .name("detach-reopen".into())
@@ -40,7 +67,13 @@ fn reopen_or_warn(log: &mut LogTarget) {
     if let Err(e) = log.reopen() {
         log::warn!("cannot reopen '{}': {e}", log.path().display());
         let line = format!("detach: cannot reopen '{}': {e}\n", log.path().display());
-        let _ = crate::stdio::with_fd(log.fd(), |f| std::io::Write::write_all(f, line.as_bytes()));
+        let _ = crate::stdio::with_fd(log.fd(), |mut f| std::io::Write::write_all(&mut f, line.as_bytes()));
+    }
+}
+
+impl std::fmt::Debug for Reopener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reopener").field("running", &self.thread.is_some()).finish_non_exhaustive()
     }
 }
 

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::notify::Notifier;
 use crate::ready::{self, NotifySocket};
 use crate::restart::{Ending, Launcher, Output};
-use crate::stdio;
+use crate::stdio::{self, StdFd};
 use crate::supervise::{self, Caller, Outcome, Outputs, Signals, Sink, Start, Stream, Supervisor};
 use crate::syslog::{self, Syslog};
 use crate::{Daemon, Prepared};
@@ -218,10 +218,10 @@ fn start_supervisor(
         prep.write_pidfile(std::process::id())?;
         let logs = prep.install_logs(daemon)?;
         // A stream's log is the one installed over its fd (both, for --log).
-        let sink_of = |fd| logs.iter().position(|l| l.fds().contains(&fd));
+        let sink_of = |fd| logs.iter().position(|l| l.streams().contains(&fd));
         let streams = readers
             .into_iter()
-            .map(|(r, stderr)| Stream::new(r, sink_of(if stderr { 2 } else { 1 }), stderr))
+            .map(|(r, stderr)| Stream::new(r, sink_of(if stderr { StdFd::Stderr } else { StdFd::Stdout }), stderr))
             .collect::<std::io::Result<Vec<_>>>()
             .map_err(|e| Error::os("cannot set up the output pipes", e))?;
         let sinks = logs

@@ -184,7 +184,7 @@ impl Sink {
     fn write_some(&mut self, bytes: &[u8], now: Instant) -> usize {
         let mut done = 0;
         while done < bytes.len() {
-            match with_fd(self.log.fd(), |f| f.write(&bytes[done..])) {
+            match with_fd(self.log.fd(), |mut f| f.write(&bytes[done..])) {
                 Ok(0) => {
                     self.backlog.failed("the log takes no more data".into(), now);
                     break;

@@ -12,6 +12,15 @@ use crate::error::{Error, exit};
 /// (a panic, an early return), it reports a failure, so that a daemon that
 /// never got ready can never look started.
 ///
+/// ```no_run
+/// let (_daemon, report) = detach::Daemon::new().log("/var/log/app.log").start_deferred()?;
+/// match std::fs::read_to_string("/etc/app.conf") {
+///     Ok(_config) => report.ready(), // the caller exits 0
+///     Err(e) => report.fail(&detach::Error::os("cannot read '/etc/app.conf'", e)),
+/// }
+/// # Ok::<(), detach::Error>(())
+/// ```
+///
 /// [`Daemon::start_deferred`]: crate::Daemon::start_deferred
 #[must_use = "the caller's process waits until ready() or fail() is called"]
 pub struct StartReport {
@@ -33,8 +42,12 @@ impl StartReport {
     /// The daemon could not start: the caller's process prints `err` and
     /// exits with its code ([`Error::exit_code`]); this process ends too.
     pub fn fail(mut self, err: &Error) -> ! {
-        let r = self.reporter.take().expect("a report is sent once");
-        r.fail(err)
+        match self.reporter.take() {
+            Some(r) => r.fail(err),
+            // Not reached: ready() and fail() take the report by value, so
+            // it is still unsent here. Ending as fail() promises anyway.
+            None => std::process::exit(i32::from(err.exit_code())),
+        }
     }
 }
 

@@ -14,12 +14,21 @@ use std::path::{Path, PathBuf};
 
 use crate::path_safety;
 
-/// How log files are created.
-#[derive(Clone, Copy, Debug)]
+/// How [`open_log`] creates a log that does not exist yet (an existing one is
+/// opened as it is).
+///
+/// ```
+/// let opts = detach::LogOptions { mode: 0o600, ..Default::default() };
+/// assert_eq!(opts.owner, None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LogOptions {
-    /// Mode of a newly created log, before the umask (default 0640).
+    /// Mode of a newly created log, before the umask (default 0640). Only the
+    /// read and write bits count: a log is never executable, setuid, setgid
+    /// or sticky.
     pub mode: u32,
-    /// Owner given to a log detach creates (`--log-owner`).
+    /// Owner (uid, gid) given to a newly created log (`--log-owner`); `None`
+    /// (the default) leaves it to the creating process.
     pub owner: Option<(u32, u32)>,
 }
 
@@ -32,15 +41,31 @@ impl Default for LogOptions {
 /// Opens `path` for appending, the way a log must be opened by a process that
 /// may run as root in a directory others can write to.
 ///
-/// The directory is found by [`path_safety::open_parent`], which follows no
-/// symlink that a user other than root could have placed (README, "Where logs
-/// may live"); the file is then opened in it with O_APPEND (never truncated;
-/// every write lands at the end, even beside another writer), O_CLOEXEC,
-/// O_NOFOLLOW (a symlink planted at the path is refused with ELOOP),
-/// O_NONBLOCK (opening a FIFO planted there does not block us; cleared again
-/// below). Only a regular file with a single link is accepted: a hard link to
-/// another file (say /etc/shadow) planted in the log directory is refused.
-pub fn open_log(path: &Path, opts: &LogOptions) -> io::Result<File> {
+/// The directory is reached by a walk that follows no symlink a user other
+/// than root could have placed (README, "Where logs may live"); the file is
+/// then opened in it with O_APPEND (never truncated; every write lands at the
+/// end, even beside another writer), O_CLOEXEC, O_NOFOLLOW (a symlink planted
+/// at the path is refused with ELOOP), O_NONBLOCK (opening a FIFO planted
+/// there does not block us; cleared again before returning). Only a regular
+/// file with a single link is accepted: a hard link to another file (say
+/// /etc/shadow) planted in the log directory is refused.
+///
+/// ```no_run
+/// use std::io::Write;
+/// let mut log = detach::open_log("/var/log/app.log", &detach::LogOptions::default())?;
+/// writeln!(log, "started")?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// The OS error of the walk or the open (`ENOENT` for a missing directory,
+/// `EACCES`, `ELOOP` for a symlink at the path); `PermissionDenied` for a
+/// symlink or `..` on the way that a user other than root controls; an error
+/// of kind `Other` for a path that is not a regular file, or that has other
+/// hard links.
+pub fn open_log(path: impl AsRef<Path>, opts: &LogOptions) -> io::Result<File> {
+    let path = path.as_ref();
     use nix::fcntl::{OFlag, openat};
     let (dir, name) = path_safety::open_parent(path)?;
     let flags =
@@ -69,7 +94,7 @@ pub fn open_log(path: &Path, opts: &LogOptions) -> io::Result<File> {
 }
 
 /// Sets or clears O_NONBLOCK on the open file `fd` refers to.
-pub fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
+pub(crate) fn set_nonblocking(fd: BorrowedFd, on: bool) -> io::Result<()> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
     let flags = if on { flags | OFlag::O_NONBLOCK } else { flags - OFlag::O_NONBLOCK };
@@ -83,23 +108,97 @@ pub(crate) fn duplicate_stderr() -> io::Result<File> {
 }
 
 /// Opens /dev/null for reading and writing, close-on-exec.
-pub fn open_devnull() -> io::Result<File> {
+pub(crate) fn open_devnull() -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open("/dev/null")
 }
 
-/// Makes `target` refer to the open file `src` refers to, with dup2(2).
+/// One of this process's standard fds: the only fds that [`redirect`],
+/// [`Redirect`] and [`LogTarget`] put another file over.
 ///
-/// Does nothing when they already are the same fd: dup2 of an fd onto itself
+/// They are named by type rather than by number so that no safe function of
+/// this crate can overwrite an fd that something else owns (a `File`, a
+/// socket): the standard fds belong to the process as a whole, as
+/// [`std::io::Stdout`] treats them, and replacing them with dup2(2) is the
+/// way to redirect them.
+///
+/// ```
+/// use std::os::fd::AsRawFd;
+/// assert_eq!(detach::StdFd::Stderr.as_raw_fd(), 2);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StdFd {
+    /// fd 0.
+    Stdin,
+    /// fd 1.
+    Stdout,
+    /// fd 2.
+    Stderr,
+}
+
+impl StdFd {
+    /// Rust's stdout is line-buffered in user space: flush it before the fd
+    /// under it changes, so that no line meant for one file lands in the other.
+    fn flush(self) {
+        match self {
+            StdFd::Stdin => {}
+            StdFd::Stdout => drop(io::stdout().flush()),
+            StdFd::Stderr => drop(io::stderr().flush()),
+        }
+    }
+}
+
+impl AsRawFd for StdFd {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            StdFd::Stdin => 0,
+            StdFd::Stdout => 1,
+            StdFd::Stderr => 2,
+        }
+    }
+}
+
+impl AsFd for StdFd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: a standard fd is open for the process's whole life as far
+        // as Rust is concerned: std's own `impl AsFd for Stdout` borrows fd 1
+        // the same way, and this crate only ever replaces a standard fd with
+        // dup2(2), which never leaves it closed.
+        unsafe { BorrowedFd::borrow_raw(self.as_raw_fd()) }
+    }
+}
+
+/// Makes the standard fd `target` refer to the open file `src` refers to,
+/// with dup2(2): the old file is closed and the new one installed in one
+/// step, so that no write ever meets a closed fd. Rust's buffered stdout or
+/// stderr is flushed first.
+///
+/// Does nothing when `src` already is `target`: dup2 of an fd onto itself
 /// and then closing the "spare" would close the standard fd (a classic bug).
-/// The target loses close-on-exec, which is what a standard fd wants.
-pub fn redirect(src: BorrowedFd, target: RawFd) -> io::Result<()> {
-    if src.as_raw_fd() == target {
+/// The target loses close-on-exec, which is what a standard fd wants: the
+/// programs this process starts inherit it.
+///
+/// ```no_run
+/// use detach::{LogOptions, StdFd, open_log, redirect};
+/// let log = open_log("/var/log/app.log", &LogOptions::default())?;
+/// redirect(&log, StdFd::Stdout)?;
+/// redirect(&log, StdFd::Stderr)?;
+/// println!("this line goes to /var/log/app.log");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// dup2(2)'s error, when `src` is not open (`EBADF`) or the process is out of
+/// file descriptors (`EMFILE`).
+pub fn redirect(src: impl AsFd, target: StdFd) -> io::Result<()> {
+    let src = src.as_fd().as_raw_fd();
+    if src == target.as_raw_fd() {
         return Ok(());
     }
+    target.flush();
     // SAFETY: dup2 takes two integers and touches no memory; `src` is a live
-    // borrowed fd. Replacing `target` is the whole point: callers only pass
-    // standard fds that this process owns.
-    if unsafe { libc::dup2(src.as_raw_fd(), target) } < 0 {
+    // borrowed fd, and `target` a standard fd, which this process may replace.
+    if unsafe { libc::dup2(src, target.as_raw_fd()) } < 0 {
         return Err(io::Error::last_os_error());
     }
     Ok(())
@@ -111,52 +210,51 @@ pub fn redirect(src: BorrowedFd, target: RawFd) -> io::Result<()> {
 /// of its number: after the dup2 the number refers to the new file, so
 /// "restoring" it from the number would restore nothing (seeds/001).
 ///
-/// ```no_run
-/// let log = std::fs::File::create("/tmp/quiet.log")?;
+/// ```
+/// let log = tempfile_path("quiet.log");
+/// let file = std::fs::File::create(&log)?;
 /// {
-///     let _guard = detach::Redirect::new(1, &log)?;
-///     println!("this line goes to /tmp/quiet.log");
+///     let _guard = detach::Redirect::new(detach::StdFd::Stdout, &file)?;
+///     println!("this line goes to quiet.log");
 /// }
 /// println!("and this one to the original stdout");
+/// assert_eq!(std::fs::read_to_string(&log)?, "this line goes to quiet.log\n");
+/// # std::fs::remove_file(&log)?;
+/// # fn tempfile_path(name: &str) -> std::path::PathBuf {
+/// #     std::env::temp_dir().join(format!("detach-doc-{}-{name}", std::process::id()))
+/// # }
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[derive(Debug)]
 pub struct Redirect {
-    target: RawFd,
+    target: StdFd,
     saved: OwnedFd,
 }
 
 impl Redirect {
-    pub fn new(target: RawFd, to: impl AsFd) -> io::Result<Redirect> {
-        flush_std(target);
-        // SAFETY: we only borrow `target` for the duration of the dup; it is
-        // a standard fd of this process, open (dup fails with EBADF otherwise).
-        // try_clone_to_owned is F_DUPFD_CLOEXEC: a real copy, numbered 3+.
-        let saved = unsafe { BorrowedFd::borrow_raw(target) }.try_clone_to_owned()?;
-        redirect(to.as_fd(), target)?;
+    /// Saves a duplicate of `target`, then puts `to` over it ([`redirect`]).
+    ///
+    /// # Errors
+    ///
+    /// `EBADF` when `target` is closed (there is nothing to restore), or
+    /// dup's and dup2's errors (`EMFILE`).
+    pub fn new(target: StdFd, to: impl AsFd) -> io::Result<Redirect> {
+        // F_DUPFD_CLOEXEC: a real copy, numbered 3 or more.
+        let saved = target.as_fd().try_clone_to_owned()?;
+        redirect(to, target)?;
         Ok(Redirect { target, saved })
     }
 }
 
 impl Drop for Redirect {
     fn drop(&mut self) {
-        flush_std(self.target);
         let _ = redirect(self.saved.as_fd(), self.target);
-    }
-}
-
-/// Rust's stdout is line-buffered in user space: flush it before the fd under
-/// it changes, so that no line meant for one file lands in the other.
-fn flush_std(target: RawFd) {
-    match target {
-        1 => drop(io::stdout().flush()),
-        2 => drop(io::stderr().flush()),
-        _ => {}
     }
 }
 
 /// What a log's path names now, compared with the open file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PathState {
+pub(crate) enum PathState {
     /// The open file.
     Same,
     /// Another file (a rotation created a new one).
@@ -165,21 +263,47 @@ pub enum PathState {
     Missing,
 }
 
-/// A log installed over one or two fds of this process, reopened by path.
+/// A log installed over stdout, stderr or both, that can be reopened by path
+/// (after logrotate moved it): what [`Daemonized::logs`] holds and
+/// [`reopen_on_signal`] reopens.
+///
+/// ```no_run
+/// use detach::{LogOptions, LogTarget, ReopenSignal, StdFd, open_log, reopen_on_signal};
+/// let path = std::path::Path::new("/var/log/app.log");
+/// let opts = LogOptions::default();
+/// let log = LogTarget::install(path, opts, open_log(path, &opts)?, &[StdFd::Stdout, StdFd::Stderr])?;
+/// let _reopener = reopen_on_signal(ReopenSignal::HUP, &[log])?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`Daemonized::logs`]: crate::Daemonized::logs
+/// [`reopen_on_signal`]: crate::reopen_on_signal
 #[derive(Clone, Debug)]
 pub struct LogTarget {
     path: PathBuf,
     opts: LogOptions,
-    /// The fds this log is installed over (1, 2 or both).
-    fds: Vec<RawFd>,
+    /// The standard fds this log is installed over (stdout, stderr or both).
+    streams: Vec<StdFd>,
     /// Device and inode of the open file, to notice a move or a delete.
     id: (u64, u64),
 }
 
 impl LogTarget {
-    /// Puts `file` over each of `fds` and closes the spare.
-    pub fn install(path: &Path, opts: LogOptions, file: File, fds: &[RawFd]) -> io::Result<Self> {
-        let mut log = LogTarget { path: path.to_owned(), opts, fds: fds.to_vec(), id: (0, 0) };
+    /// Puts `file`, the log opened at `path` (by [`open_log`], say), over
+    /// each of `streams` with [`redirect`], and closes `file`, the spare.
+    /// [`LogTarget::reopen`] later opens `path` anew with `opts`.
+    ///
+    /// `streams` must not be empty: a log installed over nothing could never
+    /// be written to.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for empty `streams`; fstat(2)'s and dup2(2)'s errors.
+    pub fn install(path: &Path, opts: LogOptions, file: File, streams: &[StdFd]) -> io::Result<Self> {
+        if streams.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a log must be installed over stdout or stderr"));
+        }
+        let mut log = LogTarget { path: path.to_owned(), opts, streams: streams.to_vec(), id: (0, 0) };
         log.put(file)?;
         Ok(log)
     }
@@ -188,43 +312,48 @@ impl LogTarget {
     /// spare (`file`) is closed on return.
     fn put(&mut self, file: File) -> io::Result<()> {
         let meta = file.metadata()?;
-        for &fd in &self.fds {
-            redirect(file.as_fd(), fd)?;
+        for &target in &self.streams {
+            redirect(&file, target)?;
         }
         self.id = (meta.dev(), meta.ino());
         Ok(())
     }
 
+    /// The path the log is reopened by.
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The fds this log is installed over.
-    pub fn fds(&self) -> &[RawFd] {
-        &self.fds
+    /// The standard fds this log is installed over.
+    #[must_use]
+    pub fn streams(&self) -> &[StdFd] {
+        &self.streams
     }
 
     /// The fd writes go through (the first one it is installed over).
-    pub fn fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: `install` made each of `fds` refer to the log, and nothing
-        // in this crate closes a standard fd, so the fd stays open.
-        unsafe { BorrowedFd::borrow_raw(self.fds[0]) }
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.streams[0].as_fd()
     }
 
-    /// Opens the path anew and dup2s the new file over the old fds; on
-    /// failure the old file stays in place.
+    /// Opens the path anew ([`open_log`]) and dup2s the new file over the
+    /// old one's fds, so that no write meets a closed fd.
+    ///
+    /// # Errors
+    ///
+    /// [`open_log`]'s errors; the old file then stays in place.
     pub fn reopen(&mut self) -> io::Result<()> {
         let file = open_log(&self.path, &self.opts)?;
         self.put(file)
     }
 
     /// Device and inode of the open file.
-    pub fn id(&self) -> (u64, u64) {
+    pub(crate) fn id(&self) -> (u64, u64) {
         self.id
     }
 
     /// Whether the path still names the open file.
-    pub fn path_state(&self) -> PathState {
+    pub(crate) fn path_state(&self) -> PathState {
         match std::fs::symlink_metadata(&self.path) {
             Ok(m) if (m.dev(), m.ino()) == self.id => PathState::Same,
             Ok(_) => PathState::Replaced,
@@ -233,11 +362,16 @@ impl LogTarget {
     }
 }
 
-/// Wraps a raw fd that the caller knows to be open for the duration of a
-/// `File` operation, without taking ownership of it.
-pub fn with_fd<T>(fd: BorrowedFd, f: impl FnOnce(&mut File) -> T) -> T {
+/// Lends the open fd `fd` as a `&File` for the duration of `f`, without
+/// taking ownership of it. A shared reference only: `&File` reads and writes
+/// (`Read` and `Write` are implemented for it) but cannot be closed or moved
+/// out, so that the fd stays the caller's (a `&mut File` could be swapped
+/// with an owned one and closed: an IO-safety violation).
+pub(crate) fn with_fd<T>(fd: BorrowedFd, f: impl FnOnce(&File) -> T) -> T {
     // SAFETY: the File is wrapped in ManuallyDrop, so it never closes the fd,
-    // which the caller keeps open (it is borrowed for this call).
-    let mut file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd.as_raw_fd()) });
-    f(&mut file)
+    // which the caller keeps open (it is borrowed for this call); only a
+    // shared reference to it is handed out, which cannot take it out of the
+    // ManuallyDrop.
+    let file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd.as_raw_fd()) });
+    f(&file)
 }

@@ -85,7 +85,7 @@ impl Stream {
         for _ in 0..READS_PER_WAKE {
             let spare = self.lines.spare();
             let room = spare.len();
-            let n = match with_fd(self.pipe.as_fd(), |f| f.read(spare)) {
+            let n = match with_fd(self.pipe.as_fd(), |mut f| f.read(spare)) {
                 Ok(0) => return self.close(out),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

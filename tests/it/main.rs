@@ -1,7 +1,6 @@
 //! The one integration test binary: every test runs the real `detach`.
 
 mod core;
-mod docs;
 mod environment;
 mod faults;
 mod hardening;

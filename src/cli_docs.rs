@@ -1,6 +1,9 @@
 //! The man page and shell completions shipped in the repo are generated from
 //! the clap definition; these tests fail when they are out of date.
-//! Regenerate with: UPDATE_DOCS=1 cargo test --test it docs
+//! Regenerate with: UPDATE_DOCS=1 cargo test --lib docs
+//!
+//! Unit tests, not integration tests: the clap definition is crate-private
+//! (the library's API is for programs that daemonize themselves).
 
 use std::path::PathBuf;
 
@@ -16,7 +19,7 @@ fn check(path: &str, generated: Vec<u8>) {
     let shipped = std::fs::read(&path).unwrap_or_default();
     assert!(
         shipped == generated,
-        "{} is out of date: run UPDATE_DOCS=1 cargo test --test it docs, and commit it",
+        "{} is out of date: run UPDATE_DOCS=1 cargo test --lib docs, and commit it",
         path.display()
     );
 }
@@ -24,7 +27,7 @@ fn check(path: &str, generated: Vec<u8>) {
 #[test]
 fn man_page_is_up_to_date() {
     let mut page = Vec::new();
-    let cli = detach::cli::Cli::command();
+    let cli = crate::cli::Cli::command();
     clap_mangen::Man::new(cli.clone()).render(&mut page).unwrap();
     assert!(String::from_utf8_lossy(&page).contains("reopen"), "the man page lacks the verbs");
     check("doc/detach.1", page);
@@ -41,7 +44,7 @@ fn man_page_is_up_to_date() {
 fn shell_completions_are_up_to_date() {
     for (shell, file) in [(Shell::Bash, "detach.bash"), (Shell::Zsh, "_detach"), (Shell::Fish, "detach.fish")] {
         let mut script = Vec::new();
-        clap_complete::generate(shell, &mut detach::cli::Cli::command(), "detach", &mut script);
+        clap_complete::generate(shell, &mut crate::cli::Cli::command(), "detach", &mut script);
         assert!(String::from_utf8_lossy(&script).contains("--pidfile"), "{file} lacks --pidfile");
         check(&format!("completions/{file}"), script);
     }
