@@ -177,10 +177,11 @@ fn notify_timeout_shows_the_last_status_and_errno_fails_with_its_reason() {
 fn extend_timeout_usec_gives_the_command_more_time() {
     let g = Guard::new();
     let pidfile = g.pidfile("p.pid");
-    let cmd = notifier(&["EXTEND_TIMEOUT_USEC=5000000", "READY=1"], 0.8);
-    let out =
-        g.run(detach().args(["--pidfile", s(&pidfile), "--ready", "notify", "--ready-timeout", "1", "--"]).args(&cmd));
-    assert_eq!(out.code(), Some(0), "ready at 1.6 s, within the extended timeout: {out:?}");
+    // EXTEND at once, READY at 2 s: past the 1.5 s timeout, within the extended 10 s.
+    let cmd = notifier_timed(&[(0.0, "EXTEND_TIMEOUT_USEC=10000000"), (2.0, "READY=1")]);
+    let out = g
+        .run(detach().args(["--pidfile", s(&pidfile), "--ready", "notify", "--ready-timeout", "1.5", "--"]).args(&cmd));
+    assert_eq!(out.code(), Some(0), "ready at 2 s, within the extended timeout: {out:?}");
     g.track(wait_pid(&pidfile));
 }
 
