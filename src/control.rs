@@ -410,19 +410,28 @@ pub fn stop(path: &Path, timeout: Duration) -> Result<u8> {
     Ok(code::OK)
 }
 
+/// The supervisor that holds `path`'s lock, or the status to exit with,
+/// having said why there is none (not running: 7; untrusted: 4).
+fn running_holder(path: &Path) -> std::result::Result<Proc, u8> {
+    match find(path).map_err(refuse)? {
+        Found::Running { holder, .. } => Ok(holder),
+        found => {
+            eprintln!("detach: {}", found.describe_not_running(path));
+            Err(code::NOT_RUNNING_ACTION)
+        }
+    }
+}
+
 /// `detach reopen --wait`, `restart`, `signal`: a request to the supervisor
 /// that holds the pidfile, answered once done. 0 when done; 1 when no answer
 /// came within `timeout`; 7 when not running; 4 when the holder is no
 /// supervisor that takes requests; the supervisor's errno as an error.
 pub fn request(path: &Path, req: Request, timeout: Duration) -> Result<u8> {
-    let found = match find(path) {
-        Ok(f) => f,
-        Err(e) => return Ok(refuse(e)),
+    let holder = match running_holder(path) {
+        Ok(holder) => holder,
+        Err(code) => return Ok(code),
     };
-    let Found::Running { holder, .. } = &found else {
-        eprintln!("detach: {}", found.describe_not_running(path));
-        return Ok(code::NOT_RUNNING_ACTION);
-    };
+    let holder = &holder;
     // Anything else would die of the request signal (its default action).
     if !request::takes_requests(holder.pid) {
         return Ok(refuse(Untrusted(format!("pid {} does not take requests (started with --exec?)", holder.pid))));
@@ -459,14 +468,11 @@ pub fn request(path: &Path, req: Request, timeout: Duration) -> Result<u8> {
 /// `fds` (1, 2 or both), then, with `follow`, what is written until the
 /// daemon ends. 0; 4 pidfile not trusted or no log file; 7 not running.
 pub fn logs(path: &Path, n: usize, follow: bool, fds: &[i32]) -> Result<u8> {
-    let found = match find(path) {
-        Ok(f) => f,
-        Err(e) => return Ok(refuse(e)),
+    let holder = match running_holder(path) {
+        Ok(holder) => holder,
+        Err(code) => return Ok(code),
     };
-    let Found::Running { holder, .. } = &found else {
-        eprintln!("detach: {}", found.describe_not_running(path));
-        return Ok(code::NOT_RUNNING_ACTION);
-    };
+    let holder = &holder;
     match crate::logs::show(holder.pid, fds, n, follow, &|t| holder.wait_exit(t)) {
         Ok(true) => Ok(code::OK),
         Ok(false) => Ok(refuse(Untrusted(format!("pid {} writes no log file", holder.pid)))),

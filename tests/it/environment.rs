@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::util::{
-    DEADLINE, Guard, Out, alive, detach, is_root, pids_with_arg, proc_stat, read, read_pid, s, signal, wait_for_text,
-    wait_pid, wait_until,
+    DEADLINE, Guard, Out, alive, detach, example, is_root, pids_with_arg, proc_stat, read, read_pid, s, signal,
+    wait_for_text, wait_pid, wait_until,
 };
 
 /// How detach runs the command.
@@ -572,18 +572,6 @@ fn failures_in_the_child_name_the_option_and_leave_nothing() {
 }
 
 // 5. The library.
-
-/// An example binary, built by `cargo test` beside the tests (built here if a runner skipped
-/// examples).
-fn example(name: &str) -> PathBuf {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_detach")).with_file_name("examples").join(name);
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = Command::new(cargo).args(["build", "--example", name]).status().expect("run cargo");
-        assert!(ok.success(), "cannot build examples/{name}.rs");
-    }
-    bin
-}
 
 #[test]
 fn bind_then_drop_example_serves_a_connection_as_nobody_on_the_listener_root_bound() {
