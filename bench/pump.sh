@@ -17,6 +17,9 @@
 #   h)  the floor: the least a logger can do  writer | reopen log file (bench/reopen.c)
 #   h2) as h, with `mv file file.N` + SIGHUP every ROTATE_MS ms: what a rotation
 #       costs any logger on this file system
+#   hr) as h, rotating by size as cr does (reopen sizelog file SIZE 10: the
+#       same renames, deletion and creation, without looking first): what
+#       rotating every ROTATE_SIZE with 10 archives costs any logger here
 # and, for each peer that is installed (PEERS=0: none of them):
 #   d)  libslack daemon                    daemon --unsafe --foreground --output=file -- writer
 #       (--foreground also copies the output to daemon's stdout: /dev/null here;
@@ -28,15 +31,15 @@
 # e, f and g write dir/current, without timestamps (et: with). Their largest file sizes
 # are 256 MiB - 1 (s6-log) and 16 MiB - 1 (multilog): past those they rotate
 # (and fsync) like they would in use; the check concatenates the pieces.
-# The variants alternate (a b c c1 c2 ct cr cz h h2 d e et f g, a b ...) for RUNS rounds
+# The variants alternate (a b c c1 c2 ct cr cz h h2 hr d e et f g, a b ...) for RUNS rounds
 # (default 7). Each run reports wall time and the user+sys CPU time of the
 # whole pipeline (bash's `time`, millisecond precision), and the peak RSS (GNU
 # time %M) of the logger, or of the writer itself for a). The medians and the
 # ratios to b) are printed as a table, then the costs of rotation (c1, c2,
-# h2, cr against no rotation, cz against cr) and of timestamps (ct, et against
+# h2, cr, hr against no rotation, cz against cr) and of timestamps (ct, et against
 # cat). The output of every variant is checked once against a)'s: for c2 and
 # the log directories, the pieces concatenated in order; for ct and et, each
-# line with its stamp (first field and its space) removed; for cr and cz, the
+# line with its stamp (first field and its space) removed; for cr, cz and hr, the
 # archives from oldest to newest (gunzipped when .gz) then the current file,
 # which must be exactly the end of a)'s output, starting at a line (the
 # archives past --rotate-keep are deleted: with 10 of 1 MiB, the last 10 to 11
@@ -71,7 +74,7 @@ LINE_LEN=${positional[1]:-100}
 WRITE_SIZE=${WRITE_SIZE:-65536}
 ROTATE_MS=${ROTATE_MS:-10}
 ROTATE_SIZE=${ROTATE_SIZE:-1M}
-export ROTATE_SIZE # read by the timed scripts of cr and cz
+export ROTATE_SIZE # read by the timed scripts of cr, cz and hr
 QUIET_WAIT=${QUIET_WAIT:-30}
 [[ $SMOKE == 1 ]] && QUIET_WAIT=0
 TOTAL=$((SIZE_MB * 1024 * 1024))
@@ -142,6 +145,7 @@ run_variant() {
     cz) script='r=$1 o=$2 d=$3; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --rotate-size "$ROTATE_SIZE" --rotate-compress --log "$o" -- "$@"' ;;
     h) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M "${1%/*}/reopen" log "$o"' ;;
     h2) script='r=$1 o=$2 p=$4; shift 4; "$@" | "$0" -o "$r" -f %M "${1%/*}/reopen" log "$o" "$p"' ;;
+    hr) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M "${1%/*}/reopen" sizelog "$o" "$ROTATE_BYTES" 10' ;;
     d) script='r=$1 o=$2; shift 4; exec "$0" -o "$r" -f %M daemon --unsafe --foreground --output="$o" -- "$@" > /dev/null' ;;
     e) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M s6-log n1000 s268435455 "$o"' ;;
     et) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M s6-log t n1000 s268435455 "$o"' ;;
@@ -172,13 +176,14 @@ bytes() {
     *) echo "$n" ;;
   esac
 }
+ROTATE_BYTES=$(bytes "$ROTATE_SIZE")
+export ROTATE_BYTES # hr's size
 
-# verify_rotated V OUT: the archives of cr or cz (OUT.N[.gz], oldest first)
+# verify_rotated V OUT: the archives of cr, cz or hr (OUT.N[.gz], oldest first)
 # then OUT are exactly the end of a)'s output, from a line start; each archive
 # ends with a newline and holds at most ROTATE_SIZE bytes; no .tmp is left.
 verify_rotated() {
-  local v=$1 out=$2 pieces=() p n size max gz why=""
-  max=$(bytes "$ROTATE_SIZE")
+  local v=$1 out=$2 pieces=() p n size max=$ROTATE_BYTES gz why=""
   mapfile -t pieces < <(ls "$out".* 2>/dev/null | grep -E '\.[0-9]+(\.gz)?$' |
     awk '{ n = $0; sub(/\.gz$/, "", n); sub(/.*\./, "", n); print n "\t" $0 }' | sort -rn | cut -f2)
   gz=$(printf '%s\n' "${pieces[@]}" | grep -c '\.gz$' || true)
@@ -208,7 +213,7 @@ FAILED=0
 verify() {
   local v=$1 out=$2 pieces=() strip=(cat)
   case $v in
-    cr | cz) verify_rotated "$v" "$out"; return ;;
+    cr | cz | hr) verify_rotated "$v" "$out"; return ;;
     ct)
       pieces=("$out")
       strip=(cut -d ' ' -f 2-)
@@ -242,7 +247,7 @@ verify() {
 }
 
 # --- the rounds -------------------------------------------------------------------
-VARIANTS=(a b c c1 c2 ct cr cz h h2)
+VARIANTS=(a b c c1 c2 ct cr cz h h2 hr)
 declare -A LABEL=(
   [a]="a) writer > file"
   [b]="b) writer | cat > file"
@@ -254,6 +259,7 @@ declare -A LABEL=(
   [cz]="cz) cr + --rotate-compress"
   [h]="h) floor: reopen log (C)"
   [h2]="h2) h + mv+HUP every ${ROTATE_MS} ms"
+  [hr]="hr) h, rotating at $ROTATE_SIZE (C)"
   [d]="d) daemon -f --output (libslack)"
   [e]="e) s6-log"
   [et]="et) s6-log t (timestamps)"
@@ -356,11 +362,12 @@ for v in "${VARIANTS[@]}"; do
 done
 echo
 echo "detach's own peak RSS while pumping: --foreground $SUP_FG; daemonized $SUP_BG (target: 1536 KiB)"
-for pair in c1:c c2:c h2:h cr:c cz:cr; do
+for pair in c1:c c2:c h2:h cr:c hr:h cz:cr; do
   v=${pair%:*} base=${pair#*:}
   case $v in
     c1 | c2 | h2) n="($(cat "$WORK/rotations.$v" 2>/dev/null || echo '?') reopens in the last run)" ;;
-    cr) n="(about $((BYTES / $(bytes "$ROTATE_SIZE"))) rotations a run; target: under +10%)" ;;
+    cr) n="(about $((BYTES / ROTATE_BYTES)) rotations a run; target: under +10%)" ;;
+    hr) n="(the same rotations: what the file system and kernel charge for them)" ;;
     cz) n="(the cost of compressing; target: none)" ;;
   esac
   awk -v label="${LABEL[$v]}" -v x="${WALL[$v]}" -v y="${WALL[$base]}" -v cx="${CPU[$v]}" -v cy="${CPU[$base]}" \
