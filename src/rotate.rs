@@ -299,7 +299,9 @@ pub fn shift(
             let archive = archive_name(name, keep, gz);
             let held = forms[gz as usize].then(|| hold(dir, &archive)).flatten();
             ignore_missing(unlinkat(dir.as_fd(), &*archive, UnlinkatFlags::NoRemoveDir))?;
-            held.map(release);
+            if let Some(fd) = held {
+                release(fd);
+            }
         }
         moved(keep, 0);
         found.pop();
