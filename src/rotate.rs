@@ -243,6 +243,8 @@ fn hold(dir: &OwnedFd, name: &OsStr) -> Option<OwnedFd> {
 /// the first deletion, in the supervisor (its signals are blocked, and it
 /// blocks them all again itself); if it cannot start, the close happens
 /// here, as before. At exit, what it has not closed yet the exit closes.
+/// Like compress.rs's thread it is no hazard to the forks for restarts: the
+/// child's pre_exec takes no lock and allocates nothing.
 fn release(fd: OwnedFd) {
     static CLOSER: OnceLock<Option<mpsc::Sender<OwnedFd>>> = OnceLock::new();
     let closer = CLOSER.get_or_init(|| {
