@@ -11,28 +11,41 @@
 #   c)  through detach's supervisor        detach --foreground --log file -- writer
 #   c1) as c, with a SIGHUP (reopen) every ROTATE_MS ms (default 10), same path
 #   c2) as c, with `mv file file.N` + SIGHUP every ROTATE_MS ms (a real rotation)
+#   ct) as c, with --timestamp (iso: local time, microseconds, offset)
+#   cr) as c, with --rotate-size ROTATE_SIZE (default 1M; --rotate-keep's default 10)
+#   cz) as cr, with --rotate-compress (gzip in detach's background thread)
 #   h)  the floor: the least a logger can do  writer | reopen log file (bench/reopen.c)
 #   h2) as h, with `mv file file.N` + SIGHUP every ROTATE_MS ms: what a rotation
 #       costs any logger on this file system
+#   hr) as h, rotating by size as cr does (reopen sizelog file SIZE 10: the
+#       same renames, deletion and creation, without looking first): what
+#       rotating every ROTATE_SIZE with 10 archives costs any logger here
 # and, for each peer that is installed (PEERS=0: none of them):
 #   d)  libslack daemon                    daemon --unsafe --foreground --output=file -- writer
 #       (--foreground also copies the output to daemon's stdout: /dev/null here;
 #       --unsafe: the writer lives under /tmp, which daemon refuses otherwise)
 #   e)  s6-log                             writer | s6-log n1000 s268435455 dir
+#   et) s6-log with timestamps (TAI64N)    writer | s6-log t n1000 s268435455 dir
 #   f)  svlogd (runit)                     writer | svlogd dir     (dir/config: s0)
 #   g)  multilog (daemontools)             writer | multilog n1000 s16777215 dir
-# e, f and g write dir/current, without timestamps. Their largest file sizes
+# e, f and g write dir/current, without timestamps (et: with). Their largest file sizes
 # are 256 MiB - 1 (s6-log) and 16 MiB - 1 (multilog): past those they rotate
 # (and fsync) like they would in use; the check concatenates the pieces.
-# The variants alternate (a b c c1 c2 h h2 d e f g, a b ...) for RUNS rounds
+# The variants alternate (a b c c1 c2 ct cr cz h h2 hr d e et f g, a b ...) for RUNS rounds
 # (default 7). Each run reports wall time and the user+sys CPU time of the
 # whole pipeline (bash's `time`, millisecond precision), and the peak RSS (GNU
 # time %M) of the logger, or of the writer itself for a). The medians and the
-# ratios to b) are printed as a table. The output of every variant is checked
-# once against a)'s (for c2 and the log directories, the pieces concatenated in
-# order).
+# ratios to b) are printed as a table, then the costs of rotation (c1, c2,
+# h2, cr, hr against no rotation, cz against cr) and of timestamps (ct, et against
+# cat). The output of every variant is checked once against a)'s: for c2 and
+# the log directories, the pieces concatenated in order; for ct and et, each
+# line with its stamp (first field and its space) removed; for cr, cz and hr, the
+# archives from oldest to newest (gunzipped when .gz) then the current file,
+# which must be exactly the end of a)'s output, starting at a line (the
+# archives past --rotate-keep are deleted: with 10 of 1 MiB, the last 10 to 11
+# MiB), every archive ending with a newline and within ROTATE_SIZE, no .tmp left.
 #
-# Environment: RUNS, WRITE_SIZE, ROTATE_MS, BENCH_DIR (where the output files
+# Environment: RUNS, WRITE_SIZE, ROTATE_MS, ROTATE_SIZE, BENCH_DIR (where the output files
 # go; default a temp dir under $TMPDIR or /tmp), DETACH (a detach binary to use
 # instead of building target/release/detach), SMOKE=1 (same as --smoke),
 # PEERS=0 (detach and cat only), TSV (a file to append the medians to, for
@@ -60,6 +73,8 @@ fi
 LINE_LEN=${positional[1]:-100}
 WRITE_SIZE=${WRITE_SIZE:-65536}
 ROTATE_MS=${ROTATE_MS:-10}
+ROTATE_SIZE=${ROTATE_SIZE:-1M}
+export ROTATE_SIZE # read by the timed scripts of cr, cz and hr
 QUIET_WAIT=${QUIET_WAIT:-30}
 [[ $SMOKE == 1 ]] && QUIET_WAIT=0
 TOTAL=$((SIZE_MB * 1024 * 1024))
@@ -125,10 +140,15 @@ run_variant() {
     b) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M cat > "$o"' ;;
     c) script='r=$1 o=$2 d=$3; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --log "$o" -- "$@"' ;;
     c1 | c2) script='r=$1 o=$2 d=$3 p=$4; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --log "$o" --pidfile "$p" -- "$@"' ;;
+    ct) script='r=$1 o=$2 d=$3; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --timestamp --log "$o" -- "$@"' ;;
+    cr) script='r=$1 o=$2 d=$3; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --rotate-size "$ROTATE_SIZE" --log "$o" -- "$@"' ;;
+    cz) script='r=$1 o=$2 d=$3; shift 4; exec "$0" -o "$r" -f %M "$d" --foreground --rotate-size "$ROTATE_SIZE" --rotate-compress --log "$o" -- "$@"' ;;
     h) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M "${1%/*}/reopen" log "$o"' ;;
     h2) script='r=$1 o=$2 p=$4; shift 4; "$@" | "$0" -o "$r" -f %M "${1%/*}/reopen" log "$o" "$p"' ;;
+    hr) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M "${1%/*}/reopen" sizelog "$o" "$ROTATE_BYTES" 10' ;;
     d) script='r=$1 o=$2; shift 4; exec "$0" -o "$r" -f %M daemon --unsafe --foreground --output="$o" -- "$@" > /dev/null' ;;
     e) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M s6-log n1000 s268435455 "$o"' ;;
+    et) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M s6-log t n1000 s268435455 "$o"' ;;
     f) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M svlogd "$o"' ;;
     g) script='r=$1 o=$2; shift 4; "$@" | "$0" -o "$r" -f %M multilog n1000 s16777215 "$o"' ;;
   esac
@@ -146,11 +166,61 @@ run_variant() {
   echo "$(tail -n 1 "$t") $(tail -n 1 "$rss")" >>"$WORK/res.$v"
 }
 
+# bytes SIZE: SIZE (with a K, M or G suffix, as --rotate-size takes it) in bytes.
+bytes() {
+  local n=${1%[KkMmGg]}
+  case ${1: -1} in
+    K | k) echo $((n << 10)) ;;
+    M | m) echo $((n << 20)) ;;
+    G | g) echo $((n << 30)) ;;
+    *) echo "$n" ;;
+  esac
+}
+ROTATE_BYTES=$(bytes "$ROTATE_SIZE")
+export ROTATE_BYTES # hr's size
+
+# verify_rotated V OUT: the archives of cr, cz or hr (OUT.N[.gz], oldest first)
+# then OUT are exactly the end of a)'s output, from a line start; each archive
+# ends with a newline and holds at most ROTATE_SIZE bytes; no .tmp is left.
+verify_rotated() {
+  local v=$1 out=$2 pieces=() p n size max=$ROTATE_BYTES gz why=""
+  mapfile -t pieces < <(ls "$out".* 2>/dev/null | grep -E '\.[0-9]+(\.gz)?$' |
+    awk '{ n = $0; sub(/\.gz$/, "", n); sub(/.*\./, "", n); print n "\t" $0 }' | sort -rn | cut -f2)
+  gz=$(printf '%s\n' "${pieces[@]}" | grep -c '\.gz$' || true)
+  echo "  $v) ${#pieces[@]} archives ($gz gzipped) and the current file"
+  for p in "${pieces[@]}"; do
+    size=$(gzip -dcf "$p" | wc -c)
+    ((size <= max)) || why+=" $p holds $size bytes;"
+    [[ $(gzip -dcf "$p" | tail -c 1 | od -An -c | tr -d ' ') == '\n' ]] || why+=" $p does not end a line;"
+  done
+  ls "$out".*.tmp >/dev/null 2>&1 && why+=" a .tmp is left;"
+  pieces+=("$out")
+  n=$(gzip -dcf "${pieces[@]}" | wc -c)
+  if ((n > BYTES)); then
+    why+=" $n bytes, more than written;"
+  elif ((n < BYTES)) && [[ $(tail -c $((n + 1)) "$WORK/ref" | head -c 1 | od -An -c | tr -d ' ') != '\n' ]]; then
+    why+=" the oldest archive does not start a line;"
+  elif ! gzip -dcf "${pieces[@]}" | cmp -s - <(tail -c "$n" "$WORK/ref"); then
+    why+=" the $n bytes differ from the last $n written;"
+  fi
+  [[ -z $why ]] && return
+  echo "pump.sh: VERIFY FAILED for variant $v:$why" >&2
+  FAILED=1
+}
+
 # verify V OUT: the output of variant V is exactly a)'s; prints why not.
 FAILED=0
 verify() {
-  local v=$1 out=$2 pieces=()
+  local v=$1 out=$2 pieces=() strip=(cat)
   case $v in
+    cr | cz | hr) verify_rotated "$v" "$out"; return ;;
+    ct)
+      pieces=("$out")
+      strip=(cut -d ' ' -f 2-)
+      # The first stamp is RFC 3339 with microseconds and an offset.
+      head -n 1 "$out" | grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}([+-][0-9]{2}:[0-9]{2}|Z) ' ||
+        { echo "pump.sh: variant ct: not an iso stamp: $(head -c 60 "$out")" >&2; FAILED=1; }
+      ;;
     c2 | h2)
       # The rotated pieces in order, then the live file (if the last rename
       # was not followed by a reopen, there is none).
@@ -158,31 +228,41 @@ verify() {
       [[ -e $out ]] && pieces+=("$out")
       echo "  $v) $(( ${#pieces[@]} )) files"
       ;;
-    e | f | g)
+    e | et | f | g)
       # Rotated files are named @TAI64N.s: in time order when sorted.
       mapfile -t pieces < <(ls "$out"/@* 2>/dev/null | sort)
       pieces+=("$out/current")
       ((${#pieces[@]} == 1)) || echo "  $v) $(( ${#pieces[@]} )) files (the logger rotated)"
+      if [[ $v == et ]]; then
+        strip=(cut -d ' ' -f 2-)
+        head -n 1 "$out/current" | grep -qE '^@[0-9a-f]{24} ' ||
+          { echo "pump.sh: variant et: not a TAI64N stamp: $(head -c 60 "$out/current")" >&2; FAILED=1; }
+      fi
       ;;
     *) pieces=("$out") ;;
   esac
-  if cat "${pieces[@]}" 2>/dev/null | cmp -s - "$WORK/ref"; then return; fi
-  echo "pump.sh: VERIFY FAILED for variant $v ($(cat "${pieces[@]}" 2>/dev/null | wc -c) bytes, want $BYTES)" >&2
+  if cat "${pieces[@]}" 2>/dev/null | "${strip[@]}" | cmp -s - "$WORK/ref"; then return; fi
+  echo "pump.sh: VERIFY FAILED for variant $v ($(cat "${pieces[@]}" 2>/dev/null | "${strip[@]}" | wc -c) bytes, want $BYTES)" >&2
   FAILED=1
 }
 
 # --- the rounds -------------------------------------------------------------------
-VARIANTS=(a b c c1 c2 h h2)
+VARIANTS=(a b c c1 c2 ct cr cz h h2 hr)
 declare -A LABEL=(
   [a]="a) writer > file"
   [b]="b) writer | cat > file"
   [c]="c) detach --foreground --log"
   [c1]="c1) c + HUP every ${ROTATE_MS} ms"
   [c2]="c2) c + mv+HUP every ${ROTATE_MS} ms"
+  [ct]="ct) c + --timestamp (iso)"
+  [cr]="cr) c + --rotate-size $ROTATE_SIZE"
+  [cz]="cz) cr + --rotate-compress"
   [h]="h) floor: reopen log (C)"
   [h2]="h2) h + mv+HUP every ${ROTATE_MS} ms"
+  [hr]="hr) h, rotating at $ROTATE_SIZE (C)"
   [d]="d) daemon -f --output (libslack)"
   [e]="e) s6-log"
+  [et]="et) s6-log t (timestamps)"
   [f]="f) svlogd (runit)"
   [g]="g) multilog (daemontools)"
 )
@@ -195,6 +275,7 @@ if [[ ${PEERS:-1} != 0 ]]; then
     fi
     if command -v "$bin" >/dev/null; then
       VARIANTS+=("$v")
+      [[ $v == e ]] && VARIANTS+=(et)
     else
       echo "pump.sh: $bin not installed (apt-get install -y $pkg): ${LABEL[$v]} skipped" >&2
     fi
@@ -281,12 +362,24 @@ for v in "${VARIANTS[@]}"; do
 done
 echo
 echo "detach's own peak RSS while pumping: --foreground $SUP_FG; daemonized $SUP_BG (target: 1536 KiB)"
-for pair in c1:c c2:c h2:h; do
+for pair in c1:c c2:c h2:h cr:c hr:h cz:cr; do
   v=${pair%:*} base=${pair#*:}
+  case $v in
+    c1 | c2 | h2) n="($(cat "$WORK/rotations.$v" 2>/dev/null || echo '?') reopens in the last run)" ;;
+    cr) n="(about $((BYTES / ROTATE_BYTES)) rotations a run; target: under +10%)" ;;
+    hr) n="(the same rotations: what the file system and kernel charge for them)" ;;
+    cz) n="(the cost of compressing; target: none)" ;;
+  esac
   awk -v label="${LABEL[$v]}" -v x="${WALL[$v]}" -v y="${WALL[$base]}" -v cx="${CPU[$v]}" -v cy="${CPU[$base]}" \
-    -v n="$(cat "$WORK/rotations.$v" 2>/dev/null || echo '?')" -v base="$base" \
-    'BEGIN { printf "rotation cost, %s: wall %+.1f%%, CPU %+.1f%% vs %s) (%s reopens in the last run)\n",
+    -v n="$n" -v base="$base" \
+    'BEGIN { printf "rotation cost, %s: wall %+.1f%%, CPU %+.1f%% vs %s) %s\n",
              label, (x / y - 1) * 100, (cx / cy - 1) * 100, base, n }'
+done
+for v in ct et; do
+  [[ -n ${WALL[$v]:-} ]] || continue
+  awk -v label="${LABEL[$v]}" -v x="${WALL[$v]}" -v y="${WALL[b]}" -v cx="${CPU[$v]}" -v cy="${CPU[b]}" \
+    -v n="$([[ $v == ct ]] && echo '; target: wall at most 1.30x')" \
+    'BEGIN { printf "timestamps, %s: %.2fx cat wall, %.2fx cat CPU%s\n", label, x / y, cx / cy, n }'
 done
 
 if ((FAILED)); then

@@ -15,6 +15,16 @@
  *         harness, the writer's pace, the wake-ups and the file system cost
  *         by themselves. Writes its pid to PIDFILE once SIGHUP is handled.
  *
+ *     reopen sizelog FILE SIZE KEEP
+ *         The floor of a logger that rotates by size, as detach's
+ *         --rotate-size SIZE --rotate-keep KEEP does: copies stdin to FILE,
+ *         and before a write would make FILE larger than SIZE bytes, writes
+ *         the whole lines that fit, deletes FILE.KEEP, renames FILE.i to
+ *         FILE.i+1 (KEEP-1 down to 1) and FILE to FILE.1, and creates FILE
+ *         again. It knows which archives it made, so it probes none (detach
+ *         looks, since others may have moved them). What the renames, the
+ *         deletion and the creation cost on this file system and kernel.
+ *
  *     reopen rotate PIDFILE LOG INTERVAL_MS RENAME STOPFILE
  *         The rotator of bench/pump.sh: waits for PIDFILE to hold a pid, then
  *         every INTERVAL_MS, if RENAME is 1, renames LOG to LOG.000001,
@@ -73,9 +83,9 @@ static long long now_ns(void) {
     return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void write_all(const char *buf, size_t len) {
+static void write_all_fd(int fd, const char *buf, size_t len) {
     while (len > 0) {
-        ssize_t n = write(STDOUT_FILENO, buf, len);
+        ssize_t n = write(fd, buf, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -84,6 +94,10 @@ static void write_all(const char *buf, size_t len) {
         buf += n;
         len -= (size_t)n;
     }
+}
+
+static void write_all(const char *buf, size_t len) {
+    write_all_fd(STDOUT_FILENO, buf, len);
 }
 
 static int do_write(size_t line, long long rate) {
@@ -161,6 +175,66 @@ static int do_log(const char *path, const char *pidfile) {
                 return 74;
             }
             off += w > 0 ? w : 0;
+        }
+    }
+}
+
+/* Moves the archives up by one (the KEEPth deleted) and FILE to FILE.1. */
+static void shift(const char *path, long keep, long archives) {
+    char from[PATH_MAX], to[PATH_MAX];
+    if (archives >= keep) {
+        snprintf(to, sizeof to, "%s.%ld", path, keep);
+        unlink(to);
+    }
+    for (long i = (archives < keep ? archives : keep - 1); i >= 1; i--) {
+        snprintf(from, sizeof from, "%s.%ld", path, i);
+        snprintf(to, sizeof to, "%s.%ld", path, i + 1);
+        rename(from, to);
+    }
+    snprintf(to, sizeof to, "%s.1", path);
+    if (rename(path, to) != 0) {
+        perror("reopen: rename");
+        exit(73);
+    }
+}
+
+static int do_sizelog(const char *path, long long max, long keep) {
+    static char buf[64 * 1024];
+    int out = open_out(path);
+    long long size = 0;
+    long archives = 0;
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+        if (n == 0)
+            return 0;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("reopen: read");
+            return 74;
+        }
+        for (ssize_t off = 0; off < n;) {
+            /* The whole lines that fit; at least one line into an empty file. */
+            size_t len = (size_t)(n - off);
+            if (size + (long long)len > max) {
+                size_t room = max > size ? (size_t)(max - size) : 0;
+                char *cut = room ? memrchr(buf + off, '\n', room < len ? room : len) : NULL;
+                if (cut) {
+                    len = (size_t)(cut - (buf + off)) + 1;
+                } else if (size > 0) {
+                    close(out);
+                    shift(path, keep, archives++);
+                    out = open_out(path);
+                    size = 0;
+                    continue;
+                } else {
+                    char *nl = memchr(buf + off, '\n', len);
+                    len = nl ? (size_t)(nl - (buf + off)) + 1 : len;
+                }
+            }
+            write_all_fd(out, buf + off, len);
+            size += (long long)len;
+            off += (ssize_t)len;
         }
     }
 }
@@ -301,6 +375,15 @@ int main(int argc, char **argv) {
         return do_rotate(argv[2], argv[3], (long)parse(argv[4], "interval_ms"), strcmp(argv[5], "1") == 0, argv[6]);
     if ((argc == 3 || argc == 4) && strcmp(argv[1], "log") == 0)
         return do_log(argv[2], argc == 4 ? argv[3] : NULL);
+    if (argc == 5 && strcmp(argv[1], "sizelog") == 0) {
+        long long size = parse(argv[3], "size");
+        long long keep = parse(argv[4], "keep");
+        if (size < 1 || keep < 1) {
+            fprintf(stderr, "reopen: need SIZE >= 1 and KEEP >= 1\n");
+            return 64;
+        }
+        return do_sizelog(argv[2], size, (long)keep);
+    }
     if (argc == 8 && strcmp(argv[1], "measure") == 0) {
         int rename_it = strcmp(argv[7], "mv") == 0;
         if (!rename_it && strcmp(argv[7], "self") != 0) {
@@ -317,6 +400,7 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "usage: reopen write LINE_LEN RATE\n"
                     "       reopen log FILE [PIDFILE]\n"
+                    "       reopen sizelog FILE SIZE KEEP\n"
                     "       reopen rotate PIDFILE LOG INTERVAL_MS 0|1 STOPFILE\n"
                     "       reopen measure LOG PID SIGNAL COUNT INTERVAL_MS mv|self\n");
     return 64;

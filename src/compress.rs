@@ -129,7 +129,10 @@ fn work(shared: &Shared, path: &Path) {
             if shared.stop.load(Ordering::Relaxed) {
                 return;
             }
-            let index = state.queue.pop_front().unwrap_or(0);
+            // The newest first: it has the most rotations to go before
+            // --rotate-keep deletes it, so a flood that rotates faster than
+            // archives compress still gets some compressed.
+            let index = state.queue.pop_back().unwrap_or(0);
             state.active = Some(index);
             index
         };
@@ -164,7 +167,7 @@ fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
     let result = write_gz(shared, &dir, &tmp, source);
     let mut state = lock(shared);
     let finished = match (&result, state.active) {
-        (Ok(()), Some(now)) if now != 0 => renameat(&dir, &*tmp, &dir, &*archive_name(&name, now, true))
+        (Ok(true), Some(now)) if now != 0 => renameat(&dir, &*tmp, &dir, &*archive_name(&name, now, true))
             .and_then(|()| unlinkat(&dir, &*archive_name(&name, now, false), UnlinkatFlags::NoRemoveDir))
             .map_err(io::Error::from),
         _ => Ok(()),
@@ -175,8 +178,10 @@ fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
     result.and(finished)
 }
 
-/// gzip of `source` into a new `tmp` (same mode and owner), synced.
-fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, mut source: File) -> io::Result<()> {
+/// gzip of `source` into a new `tmp` (same mode and owner), synced; false
+/// when the archive was deleted meanwhile (past --rotate-keep): the rest of
+/// the work, and the sync of a file nobody will keep, is not done.
+fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, mut source: File) -> io::Result<bool> {
     let meta = source.metadata()?;
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let _ = unlinkat(dir, &**tmp, UnlinkatFlags::NoRemoveDir); // one a crash left
@@ -190,6 +195,9 @@ fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, mut source: File) ->
         if shared.stop.load(Ordering::Relaxed) {
             return Err(io::Error::from_raw_os_error(libc::ECANCELED));
         }
+        if lock(shared).active == Some(0) {
+            return Ok(false);
+        }
         match source.read(&mut buf)? {
             0 => break,
             n => gz.write_all(&buf[..n])?,
@@ -197,5 +205,6 @@ fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, mut source: File) ->
     }
     let out = gz.finish()?;
     // On disk before the rename: a crash then leaves no empty `.gz`.
-    out.sync_data()
+    out.sync_data()?;
+    Ok(true)
 }
