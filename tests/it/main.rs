@@ -15,6 +15,7 @@ mod rotation;
 mod stopping;
 mod supervise;
 mod syslog;
+#[cfg(feature = "tls")]
 mod syslog_tls;
 mod systemd;
 mod timestamps;

@@ -1232,3 +1232,14 @@ fn udp_collector_down_does_not_spin_the_idle_supervisor() {
     let ticks = cpu_ticks_over(started.sup, Duration::from_secs(1));
     assert!(ticks < 30, "the idle supervisor used {ticks} ticks in 1 s; log: {:?}", read(&log));
 }
+
+/// Without the `tls` cargo feature (the default build: it keeps the supervisor's RSS where it
+/// was), a tls:// collector is refused before anything starts, saying why.
+#[cfg(not(feature = "tls"))]
+#[test]
+fn without_tls_a_tls_server_is_a_usage_error_that_says_how_to_get_it() {
+    let g = Guard::new();
+    let out = g.run(detach().args(["--syslog-server", "tls://localhost:6514", "--", "true"]));
+    assert_eq!(out.code(), Some(64), "{out:?}");
+    assert!(out.stderr.contains("built without TLS (cargo feature `tls`)"), "{out:?}");
+}
