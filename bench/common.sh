@@ -1,14 +1,14 @@
 # bench/common.sh — helpers shared by the scripts in bench/
 # (sourced, not run). Expects ROOT (the repository) to be set.
 
-# detach_binary: prints the detach to benchmark. $DETACH if set, else builds
-# target/release/detach (or under $CARGO_TARGET_DIR) with `cargo build
-# --release`. Refuses a missing or empty file: a binary caught half-written by
+# detach_binary [FEATURES]: prints the detach to benchmark. $DETACH if set,
+# else builds target/release/detach (or under $CARGO_TARGET_DIR) with `cargo
+# build --release` and the cargo FEATURES given (syslog.sh needs `tls`). Refuses a missing or empty file: a binary caught half-written by
 # a concurrent build would "run" as an empty shell script and exit 0.
 detach_binary() {
-  local bin=${DETACH:-}
+  local bin=${DETACH:-} features=${1:-}
   if [[ -z $bin ]]; then
-    (cd "$ROOT" && cargo build --release --quiet) >&2
+    (cd "$ROOT" && cargo build --release --quiet ${features:+--features "$features"}) >&2
     bin=${CARGO_TARGET_DIR:-$ROOT/target}/release/detach
   fi
   if [[ ! -x $bin || ! -s $bin ]]; then

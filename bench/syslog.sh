@@ -53,7 +53,7 @@ if ! logger --help 2>/dev/null | grep -q -- --octet-count; then
   echo "syslog.sh: util-linux logger with --octet-count is needed" >&2
   exit 69
 fi
-DETACH=$(detach_binary)
+DETACH=$(detach_binary tls)
 TIME=$(command -v /usr/bin/time || true)
 if [[ -z $TIME ]]; then
   echo "syslog.sh: GNU time is needed (apt-get install -y time)" >&2
