@@ -35,10 +35,12 @@ Examples:
   No supervisor, the command itself holds the log (no reopen):
     detach --exec --log /var/log/app.log -- server
 
-Exit status: 0 once the command has been exec'd; 64 usage; 67 unknown user or
-group; 68 unknown syslog host; 69 no syslog socket; 71 system error; 73 cannot
-create a log or pidfile; 75 already running; 77 not permitted; 126 cannot
-execute; 127 not found. The supervisor (and detach --foreground) ends as the
+Exit status: 0 once the command has been exec'd (or is ready, with --ready or
+--start-seconds); 64 usage; 67 unknown user or group; 68 unknown syslog host;
+69 no syslog socket; 71 system error; 73 cannot create a log or pidfile; 75
+already running; 77 not permitted; 124 not ready in time; 126 cannot execute;
+127 not found; N or 128+S when the command ended (or was killed by S) before it
+was ready. The supervisor (and detach --foreground) ends as the
 command ended: its exit status, or killed by its signal (a shell shows 128+N;
 systemd counts a stop by TERM as clean); 0 for a --success-status ending.";
 
@@ -82,7 +84,7 @@ pub struct Cli {
     #[arg(long, value_name = "TEXT")]
     title: Option<String>,
 
-    /// Do not fork or detach: supervise in the foreground, exit with the command's status
+    /// Do not fork or detach: supervise in the foreground, and end as the command ended
     #[arg(long, conflicts_with = "exec")]
     foreground: bool,
 
@@ -370,7 +372,7 @@ enum Verb {
         timeout: Seconds,
     },
     /// Make the supervisor of PIDFILE stop its command and start it again, in place. Exit 0
-    /// once the new run has been exec'd, 1 no answer in time, 4 pidfile not trusted or no
+    /// once the new run has been exec'd (or is ready, with --ready), 1 no answer in time, 4 pidfile not trusted or no
     /// supervisor (--exec), 7 not running; the supervisor's error otherwise
     Restart {
         #[arg(long, value_name = "PATH")]
