@@ -398,6 +398,20 @@ pub(crate) fn numbers(msgs: &[Msg], prefix: &str) -> Vec<u64> {
     msgs.iter().filter_map(|m| m.text().strip_prefix(prefix)?.parse().ok()).collect()
 }
 
+/// The N of each message `line N SUFFIX` a writer sent (its final `end` left out); panics on
+/// any other text.
+pub(crate) fn writer_numbers(msgs: &[Msg], suffix: &str) -> Vec<u64> {
+    msgs.iter()
+        .filter(|m| m.text != b"end")
+        .map(|m| {
+            let n = m.text().strip_prefix("line ").and_then(|r| r.split(' ').next()?.parse().ok());
+            let n = n.unwrap_or_else(|| panic!("not a line of the writer: {m:?}"));
+            assert_eq!(m.text(), format!("line {n} {suffix}"), "{m:?}");
+            n
+        })
+        .collect()
+}
+
 /// Checks that `got` is exactly 0, 1, ..., n-1: every line once, in order; names the first
 /// difference.
 pub(crate) fn assert_sequence(got: &[u64], n: u64, what: &str) {
@@ -589,16 +603,7 @@ fn twenty_thousand_lines_over_tcp_arrive_once_and_in_order() {
     let code = run_fg(&g, &["--syslog-server", &rs.server("tcp")], &["awk", &awk]);
     assert_eq!(code, 0);
     let msgs = rs.wait_last_for("awk", "imtcp", "end", LONG);
-    let lines: Vec<u64> = msgs
-        .iter()
-        .filter(|m| m.text != b"end")
-        .map(|m| {
-            let n = m.text().strip_prefix("line ").and_then(|r| r.split(' ').next()?.parse().ok());
-            let n = n.unwrap_or_else(|| panic!("not a line of the writer: {m:?}"));
-            assert_eq!(m.text(), format!("line {n} of a fast writer, padded to look like a log"), "{m:?}");
-            n
-        })
-        .collect();
+    let lines = writer_numbers(&msgs, "of a fast writer, padded to look like a log");
     assert_sequence(&lines, N, "20,000 lines over TCP");
     assert_eq!(msgs.last().unwrap().text, b"end");
 }

@@ -8,7 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::syslog::{Input, LONG, Rsyslog, assert_sequence, last_tick, numbers, restart_mid_stream, run_fg, ticker};
+use crate::syslog::{
+    Input, LONG, Rsyslog, assert_sequence, last_tick, numbers, restart_mid_stream, run_fg, ticker, writer_numbers,
+};
 use crate::util::{DEADLINE, Guard, detach, is_root, read, s, wait_child, wait_until};
 
 /// The certificates of one test, made by `openssl`: EC P-256, valid for a day.
@@ -197,16 +199,7 @@ fn twenty_thousand_lines_over_tls_arrive_once_and_in_order() {
     let code = run_fg(&g, &["--syslog-server", &rs.tls_url("tls"), "--syslog-ca", s(&pki.ca)], &["awk", &awk]);
     assert_eq!(code, 0);
     let msgs = rs.wait_last_for("awk", "tls", "end", LONG);
-    let lines: Vec<u64> = msgs
-        .iter()
-        .filter(|m| m.text != b"end")
-        .map(|m| {
-            let n = m.text().strip_prefix("line ").and_then(|r| r.split(' ').next()?.parse().ok());
-            let n = n.unwrap_or_else(|| panic!("not a line of the writer: {m:?}"));
-            assert_eq!(m.text(), format!("line {n} of a fast writer over TLS"), "{m:?}");
-            n
-        })
-        .collect();
+    let lines = writer_numbers(&msgs, "of a fast writer over TLS");
     assert_sequence(&lines, N, "20,000 lines over TLS");
 }
 
