@@ -31,7 +31,9 @@ fn main() -> ExitCode {
     println!("listening on {}", listener.local_addr().expect("local address"));
     let _ = std::io::stdout().flush();
     // start() closes every inherited fd but the listener, and drops to nobody.
-    let mut daemon = detach::Daemon::new().log(log).pidfile(pidfile).user("nobody").keep_fd(&listener);
+    let daemon = detach::Daemon::new().log(log).pidfile(pidfile).user("nobody").keep_fd(&listener);
+    // SAFETY: the listener is the only fd above 2 this program owns, and it is spared.
+    let mut daemon = unsafe { daemon.close_inherited_fds() };
     if let Some(root) = root {
         daemon = daemon.chroot(root);
     }

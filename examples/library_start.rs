@@ -20,11 +20,15 @@ fn main() -> ExitCode {
         // A thread makes the process unfit to fork: start() must refuse.
         std::thread::spawn(|| std::thread::sleep(Duration::from_secs(30)));
     }
-    // --hold FILE: a file opened before start(), written to after it.
-    let held = rest
-        .windows(2)
-        .find(|w| w[0] == "--hold")
-        .map(|w| std::fs::OpenOptions::new().append(true).create(true).open(&w[1]).expect("open the held file"));
+    // --hold FILE: a file opened before start(), written to after it; without
+    // close-on-exec, as nix::unistd::pipe() makes them: still the program's.
+    let held = rest.windows(2).find(|w| w[0] == "--hold").map(|w| {
+        let file = std::fs::OpenOptions::new().append(true).create(true).open(&w[1]).expect("open the held file");
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        // SAFETY: fcntl(2) on an fd this File owns; it clears one flag.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        file
+    });
     let started = detach::Daemon::new()
         .log(log)
         .pidfile(pidfile)

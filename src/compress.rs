@@ -74,7 +74,10 @@ impl Compressor {
     }
 
     /// Runs `renames` (rotate::shift) under the lock, following each
-    /// archive it moves; then queues the new `.1` if `renames` made one.
+    /// archive it moves. The new `.1` is queued by [`queue_newest`] once the
+    /// log was reopened: until then detach may still be writing to it.
+    ///
+    /// [`queue_newest`]: Compressor::queue_newest
     pub fn shift(&self, renames: impl FnOnce(&mut dyn FnMut(u32, u32)) -> io::Result<bool>) -> io::Result<bool> {
         let mut state = lock(&self.shared);
         let st = &mut *state;
@@ -86,11 +89,13 @@ impl Compressor {
             }
         });
         st.queue.retain(|&i| i != 0);
-        if let Ok(true) = shifted {
-            st.queue.push_back(1);
-            self.shared.wake.notify_one();
-        }
         shifted
+    }
+
+    /// Queues the newest archive, `.1`, which detach no longer writes to.
+    pub fn queue_newest(&self) {
+        lock(&self.shared).queue.push_back(1);
+        self.shared.wake.notify_one();
     }
 
     /// The first failure, once.
@@ -103,8 +108,13 @@ impl Drop for Compressor {
     /// At exit: the compression under way stops, and its archive stays
     /// whole and uncompressed; the queue is left as it is.
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
-        self.shared.wake.notify_one();
+        {
+            // Under the lock: the thread checks `stop` and waits under it,
+            // so the wake-up cannot fall between its check and its wait.
+            let _state = lock(&self.shared);
+            self.shared.stop.store(true, Ordering::Relaxed);
+            self.shared.wake.notify_one();
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -158,13 +168,13 @@ fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
         t
     };
     // Opened under the lock: a rotation cannot move it in between.
-    let source = {
+    let mut source = {
         let state = lock(shared);
         let Some(now) = state.active.filter(|&i| i != 0) else { return Ok(()) };
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
         File::from(openat(&dir, &*archive_name(&name, now, false), flags, Mode::empty())?)
     };
-    let result = write_gz(shared, &dir, &tmp, source);
+    let result = write_gz(shared, &dir, &tmp, &mut source);
     let mut state = lock(shared);
     let finished = match (&result, state.active) {
         (Ok(true), Some(now)) if now != 0 => renameat(&dir, &*tmp, &dir, &*archive_name(&name, now, true))
@@ -174,6 +184,9 @@ fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
     };
     state.active = None;
     drop(state);
+    // The archive's last reference, once unlinked: its pages are freed here,
+    // not under the lock a rotation in the pump waits for.
+    drop(source);
     let _ = unlinkat(&dir, &*tmp, UnlinkatFlags::NoRemoveDir); // gone once renamed
     result.and(finished)
 }
@@ -181,7 +194,7 @@ fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
 /// gzip of `source` into a new `tmp` (same mode and owner), synced; false
 /// when the archive was deleted meanwhile (past --rotate-keep): the rest of
 /// the work, and the sync of a file nobody will keep, is not done.
-fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, mut source: File) -> io::Result<bool> {
+fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, source: &mut File) -> io::Result<bool> {
     let meta = source.metadata()?;
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let _ = unlinkat(dir, &**tmp, UnlinkatFlags::NoRemoveDir); // one a crash left

@@ -97,40 +97,20 @@ pub fn daemonize(keep: &[RawFd], close: Close, silence: Silence) -> Result<Repor
     }
     let mut keep = keep.to_vec();
     keep.push(wr.as_raw_fd());
-    match close {
-        Close::All => close_fds_except(&keep),
-        Close::Inheritable => close_inheritable_fds_except(&keep),
+    if close == Close::All {
+        close_fds_except(&keep);
     }
     Ok(Reporter { pipe: File::from(wr) })
 }
 
-/// Which of the fds above 2 the daemon closes.
+/// Whether the daemon closes the fds above 2 it did not open (but `keep`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Close {
-    /// Every one (the command line: detach owns nothing else).
+    /// Every one: the command line, which owns nothing else.
     All,
-    /// Only those a program would pass on to what it execs (no close-on-exec
-    /// flag: what its own parent left it). The library's: the program's own
-    /// fds, all close-on-exec from std, are Rust objects it still owns, and
-    /// closing one under it would let its number be reused behind its back.
-    Inheritable,
-}
-
-/// [`Close::Inheritable`]: the fds above 2 without FD_CLOEXEC, except `keep`.
-fn close_inheritable_fds_except(keep: &[RawFd]) {
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else { return };
-    let fds: Vec<RawFd> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
-    for fd in fds.into_iter().filter(|fd| *fd > 2 && !keep.contains(fd)) {
-        // SAFETY: fcntl(F_GETFD) reads a flag of an fd number; an fd that is
-        // already closed (the directory's own) gives -1, and is skipped.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-        if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
-            // SAFETY: an fd without close-on-exec was inherited, not opened
-            // by this program through std (which sets the flag on all it
-            // opens), so no live Rust object owns it.
-            unsafe { libc::close(fd) };
-        }
-    }
+    /// None: the library's default, since any of them may belong to a
+    /// live object of the program (`Daemon::close_inherited_fds` opts in).
+    Nothing,
 }
 
 /// Reads the daemon's report: empty, or an exit code followed by a message.

@@ -139,6 +139,8 @@ pub struct Daemon {
     group: Option<String>,
     /// Fds start() leaves open (see [`Daemon::keep_fd`]).
     keep: Vec<RawFd>,
+    /// start() closes the other fds above 2 ([`Daemon::close_inherited_fds`]).
+    close_fds: bool,
     chroot: Option<PathBuf>,
 }
 
@@ -154,6 +156,7 @@ impl Default for Daemon {
             user: None,
             group: None,
             keep: Vec::new(),
+            close_fds: false,
             chroot: None,
         }
     }
@@ -241,11 +244,9 @@ impl Daemon {
         self
     }
 
-    /// Keeps `fd` open in the daemon: [`Daemon::start`] closes every other
-    /// *inherited* fd above 2 (one without close-on-exec, which std never
-    /// opens: the program's own `File`s and sockets stay open, and stay
-    /// theirs). Needed only for an fd whose close-on-exec flag was cleared
-    /// on purpose; say, for what must be done with privileges that
+    /// Keeps `fd` open in the daemon when [`Daemon::close_inherited_fds`]
+    /// makes [`Daemon::start`] close every other fd above 2; say, for what
+    /// must be done with privileges that
     /// [`Daemon::user`] drops, before starting: a server binds port 80 as
     /// root, keeps the listener, and serves as `nobody`.
     ///
@@ -258,6 +259,35 @@ impl Daemon {
     #[must_use]
     pub fn keep_fd(mut self, fd: impl AsFd) -> Self {
         self.keep.push(fd.as_fd().as_raw_fd());
+        self
+    }
+
+    /// Makes [`Daemon::start`] close every fd above 2 but those of
+    /// [`Daemon::keep_fd`] and its own, as a daemon started from an unknown
+    /// parent should (a terminal, someone's pipe, a listening socket it
+    /// inherited). By default it closes none.
+    ///
+    /// # Safety
+    ///
+    /// No object of this program may own an fd above 2 other than those
+    /// passed to [`Daemon::keep_fd`]: start() closes its number, which the
+    /// next open then reuses, so that object would later read, write or
+    /// close another file. Std opens everything close-on-exec, but that is
+    /// no proof: `nix::unistd::pipe()`, a socket wrapped from an inherited
+    /// number, or any `OwnedFd` whose flag was cleared count too. Call it
+    /// only where the program has opened nothing it keeps (early in `main`),
+    /// or has passed all it keeps to `keep_fd`.
+    ///
+    /// ```no_run
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+    /// // SAFETY: the listener is the only fd this program keeps, and it is spared.
+    /// let daemon = unsafe { detach::Daemon::new().keep_fd(&listener).close_inherited_fds() };
+    /// let _running = daemon.log("/var/log/app.log").start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub unsafe fn close_inherited_fds(mut self) -> Self {
+        self.close_fds = true;
         self
     }
 
@@ -339,11 +369,15 @@ impl Daemon {
         let caller = CallerState::save()?;
         let mut prep = Prepared::new(&self, None).inspect_err(|_| caller.restore())?;
         let keep = [prep.fds(), caller.fds(), self.keep.clone()].concat();
-        let reporter =
-            daemon::daemonize(&keep, daemon::Close::Inheritable, daemon::Silence::MeansDeath).inspect_err(|_| {
-                prep.undo_in_parent();
-                caller.restore();
-            })?;
+        let reporter = daemon::daemonize(
+            &keep,
+            if self.close_fds { daemon::Close::All } else { daemon::Close::Nothing },
+            daemon::Silence::MeansDeath,
+        )
+        .inspect_err(|_| {
+            prep.undo_in_parent();
+            caller.restore();
+        })?;
         // In the daemon: the caller's directory is not held open.
         drop(caller);
         let result = prep
@@ -375,8 +409,10 @@ impl Daemon {
                 e => Error::os(what, e),
             }
         })?;
-        let dir = self.chdir.as_deref().unwrap_or(Path::new("/"));
-        std::env::set_current_dir(dir)
+        // chroot(2) leaves the working directory where it was: a relative
+        // one would be resolved outside the new root.
+        let dir = Path::new("/").join(self.chdir.as_deref().unwrap_or(Path::new("/")));
+        std::env::set_current_dir(&dir)
             .map_err(|e| Error::os(format!("cannot change directory to '{}' inside the new root", dir.display()), e))
     }
 }

@@ -275,7 +275,9 @@ impl Settings {
         let chroot = chroot.transpose()?;
         let dir = match (&chroot, &self.chdir) {
             (None, _) => None,
-            (Some(_), Some(d)) => Some(c_path("--chdir", d)?),
+            // chroot(2) leaves the working directory where it was: a
+            // relative --chdir would be resolved outside the new root.
+            (Some(_), Some(d)) => Some(c_path("--chdir", &Path::new("/").join(d))?),
             (Some(_), None) => Some(c"/".to_owned()),
         };
         let limits = self.limits.iter().map(resolve_limit).collect::<Result<Vec<_>>>()?;

@@ -93,6 +93,13 @@ pub fn show(pid: i32, fds: &[i32], n: usize, follow: bool, gone: &dyn Fn(Duratio
             } else if s.file.stream_position()? > s.file.metadata()?.len() {
                 s.file.seek(SeekFrom::Start(0))?; // truncated (copytruncate)
             }
+            // Rotations faster than this loop: the files between the old
+            // one and the new one, whole, oldest first.
+            if let Some(next) = &next {
+                for mut between in rotated_between(&next.path, s.id, next.id) {
+                    between.read_to_end(&mut data)?;
+                }
+            }
             if !data.is_empty() {
                 if headers && last_shown != Some(s.fd) {
                     writeln!(out, "\n==> {} <==", s.path.display())?;
@@ -109,6 +116,60 @@ pub fn show(pid: i32, fds: &[i32], n: usize, follow: bool, gone: &dyn Fn(Duratio
             return Ok(true);
         }
     }
+}
+
+/// The archives rotated after the file `old` and before `new` (device,
+/// inode each), whole, oldest first: `old` is `PATH.K` by now, `new` is the
+/// current file or, if the supervisor rotated again meanwhile, an archive
+/// too. Empty when nothing came between, or when `old` is not found (moved
+/// by another program, or deleted past --rotate-keep: what is gone cannot
+/// be shown). A `.gz` archive is read through gzip.
+///
+/// A rotation may run while this looks: its renames go from the highest
+/// number down, so at most one name is missing at a time (one miss is
+/// stepped over) and a file may be met twice (once seen, it is skipped).
+fn rotated_between(path: &std::path::Path, old: (u64, u64), new: (u64, u64)) -> Vec<Box<dyn Read>> {
+    const MOST: u32 = 100_000;
+    let archive = |k: u32, gz: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(format!(".{k}{gz}"));
+        PathBuf::from(p)
+    };
+    let mut files: Vec<Box<dyn Read>> = Vec::new();
+    let mut seen = Vec::new();
+    let mut misses = 0;
+    for k in 1..MOST {
+        // Opened before it is looked at: renamed later, it stays this file.
+        let (file, gz) = match File::open(archive(k, "")) {
+            Ok(f) => (f, false),
+            Err(_) => match File::open(archive(k, ".gz")) {
+                Ok(f) => (f, true),
+                Err(_) => {
+                    misses += 1;
+                    if misses == 2 {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        misses = 0;
+        let Ok(id) = file.metadata().map(|m| (m.dev(), m.ino())) else { continue };
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        if id == old {
+            files.reverse();
+            return files;
+        }
+        if id == new {
+            files.clear(); // newer than `new`: for the next switch
+            continue;
+        }
+        files.push(if gz { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) });
+    }
+    Vec::new()
 }
 
 /// Writes the last `n` lines of `file` (from its end, block by block) and

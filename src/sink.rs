@@ -157,7 +157,13 @@ impl Sink {
         }
         self.rotate_errors.clear();
         self.rotator.done();
-        self.reopen()
+        let reopened = self.reopen();
+        // Only once the log is reopened is `.1` no longer written to: a
+        // compression (which deletes the archive) must not start before.
+        if let (Ok(()), Ok(true), Some(c)) = (reopened, shifted, &self.compressor) {
+            c.queue_newest();
+        }
+        reopened
     }
 
     /// Writes `data`, or queues it behind what waits for the log to take

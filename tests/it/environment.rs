@@ -458,6 +458,26 @@ fn chroot_user_and_privileged_values_apply_in_every_mode_and_to_every_restart() 
     }
 }
 
+/// From the second review: chroot(2) leaves the working directory where it was, so a relative
+/// --chdir was resolved on the host, and the command ran outside its root (it listed the
+/// host's /etc through `../..`). It is taken inside the root, in every mode.
+#[test]
+fn a_relative_chdir_with_chroot_is_inside_the_root() {
+    if !is_root("a_relative_chdir_with_chroot_is_inside_the_root") {
+        return;
+    }
+    for mode in MODES {
+        let g = Guard::new();
+        let root = g.path("root");
+        build_root(&root);
+        let log = g.path("app.log");
+        let opts = ["--chroot", s(&root), "--chdir", "srv", "--log", s(&log)];
+        let pid = launch(&g, "", mode, &opts, &["sh", "-c", "echo cwd=$(pwd); exec sleep 60"], "sleep");
+        assert_eq!(fs::read_link(format!("/proc/{pid}/cwd")).unwrap(), root.join("srv"), "{mode:?}");
+        wait_for_text(&log, "cwd=/srv\n");
+    }
+}
+
 /// Whether this process has CAP_SYS_RESOURCE (bit 24 of CapEff).
 fn has_cap_sys_resource() -> bool {
     let caps = crate::util::proc_status(std::process::id() as i32, "CapEff").expect("CapEff");

@@ -74,10 +74,11 @@ fn library_start_deferred_returns_once_ready_or_with_the_reason() {
     assert!(out.stderr.contains("the daemon never said it was ready"), "{out:?}");
 }
 
-/// From the review of issue 13's work: `start()` closed every fd above 2, so a `File` the
-/// program opened before it kept a number that the daemon then reused for its pidfile; writing
-/// to that `File`, or dropping it, hit the pidfile (and its locks). Only inherited fds (without
-/// close-on-exec) are closed now.
+/// From the reviews: `start()` closed every fd above 2 (then every one without close-on-exec),
+/// so a `File` the program opened before it kept a number that the daemon then reused for its
+/// pidfile; writing to that `File`, or dropping it, hit the pidfile (and its locks). It closes
+/// none now unless asked (`unsafe close_inherited_fds`); the held file here has no
+/// close-on-exec, as a `nix::unistd::pipe()` has not.
 #[test]
 fn library_start_keeps_the_programs_own_fds() {
     let g = Guard::new();
