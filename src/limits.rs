@@ -410,7 +410,7 @@ impl Confinement {
             Step::OomScore => {
                 format!("--oom-score-adj {}: cannot set the OOM score", s.oom_score_adj.unwrap_or_default())
             }
-            Step::User => "--user: cannot switch to the user".to_string(),
+            Step::User => "--user/--group: cannot switch to the user and group".to_string(),
             Step::Setup | Step::Exec => return Err(err),
         };
         Ok(match err.raw_os_error() {

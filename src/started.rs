@@ -25,11 +25,13 @@ use crate::error::{Error, exit};
 #[must_use = "the caller's process waits until ready() or fail() is called"]
 pub struct StartReport {
     reporter: Option<Reporter>,
+    /// The daemon's pid: a worker it forked that drops its copy reports nothing.
+    pid: u32,
 }
 
 impl StartReport {
     pub(crate) fn new(reporter: Reporter) -> StartReport {
-        StartReport { reporter: Some(reporter) }
+        StartReport { reporter: Some(reporter), pid: std::process::id() }
     }
 
     /// The daemon is up: the caller's process exits 0.
@@ -59,7 +61,7 @@ impl std::fmt::Debug for StartReport {
 
 impl Drop for StartReport {
     fn drop(&mut self) {
-        if let Some(r) = self.reporter.take() {
+        if let Some(r) = self.reporter.take().filter(|_| std::process::id() == self.pid) {
             let err = Error::Reported { code: exit::OSERR, message: "the daemon never said it was ready".into() };
             r.report_failure(&err);
         }

@@ -146,6 +146,7 @@ impl Syslog {
             blocked: false,
             said: None,
             warnings: Vec::new(),
+            in_tls: (0, 0),
         };
         if let Some(path) = &settings.socket {
             let mut d = dest(Kind::Local, path.clone(), None, format!("socket '{}'", path.display()));

@@ -92,6 +92,10 @@ pub(super) struct Destination {
     pub(super) said: Option<(String, Instant)>,
     /// Failures to say in the log file.
     pub(super) warnings: Vec<String>,
+    /// Whole messages (bytes, count) taken off the backlog by the TLS
+    /// session but maybe not on the wire yet: lost, and counted in the
+    /// drop marker, if the connection goes down before they are sent.
+    pub(super) in_tls: (u64, u64),
 }
 
 /// Looks `host` up (getaddrinfo), the first address found.
@@ -275,6 +279,10 @@ impl Destination {
         }
         self.conn = Conn::Down;
         self.blocked = false;
+        if self.in_tls.0 > 0 {
+            self.backlog.count_lost(self.in_tls.0, self.in_tls.1);
+            self.in_tls = (0, 0);
+        }
         self.backlog.rewind();
         self.backlog.failed(why, now);
     }
@@ -354,6 +362,7 @@ impl Destination {
         loop {
             let Conn::Stream { stream, phase, tls: Some(session) } = &mut self.conn else { return };
             match session.write(stream) {
+                Ok(()) if !session.wants_write() => self.in_tls = (0, 0), // all on the wire
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.blocked = true;
@@ -377,7 +386,19 @@ impl Destination {
             let Conn::Stream { tls: Some(session), .. } = &mut self.conn else { return };
             let slices: Vec<IoSlice> = self.backlog.fronts(BATCH).map(IoSlice::new).collect();
             match session.send(&slices) {
-                Ok(n) => self.backlog.advance(n),
+                Ok(n) => {
+                    // Messages wholly taken (a part of one is sent again
+                    // whole after a reconnect: the backlog rewinds it).
+                    let mut whole = (0u64, 0u64);
+                    for len in slices.iter().map(|s| s.len() as u64) {
+                        if whole.0 + len > n as u64 {
+                            break;
+                        }
+                        whole = (whole.0 + len, whole.1 + 1);
+                    }
+                    self.in_tls = (self.in_tls.0 + whole.0, self.in_tls.1 + whole.1);
+                    self.backlog.advance(n);
+                }
                 Err(e) => return self.down(e, now),
             }
         }
