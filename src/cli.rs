@@ -4,16 +4,16 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
-use crate::control;
+use crate::cli_values::{LogMode, Seconds, parse_octal, parse_size, parse_success_status};
 use crate::error::{Error, exit};
 use crate::ready;
 use crate::restart::SuccessStatus;
 use crate::sig::{Signal, SupervisorReopenSignal};
 use crate::syslog;
+use crate::verbs::Verb;
 use crate::{Config, Daemon, LogPaths, Mode, RestartPolicy, RestartWhen, SuperviseOptions};
 
 const EXAMPLES: &str = "\
@@ -334,216 +334,6 @@ pub struct Cli {
     /// The command to run, and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     command: Vec<OsString>,
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum Verb {
-    /// Is the daemon of PIDFILE running? Exit 0 (running: prints pid, uptime, command, logs),
-    /// 1 (dead, pidfile left), 3 (not running; for a child pidfile, also between two runs),
-    /// 4 (pidfile unreadable or not trusted)
-    Status {
-        #[arg(long, value_name = "PATH")]
-        pidfile: PathBuf,
-    },
-    /// Make the daemon of PIDFILE reopen its logs (logrotate's postrotate). Exit 0 once delivered
-    /// (with --wait: once the supervisor confirmed it), 1 no answer in time, 4 pidfile not
-    /// trusted or the daemon takes no requests (--exec), 7 not running
-    Reopen {
-        #[arg(long, value_name = "PATH")]
-        pidfile: PathBuf,
-        /// The daemon's --reopen-signal (not used with --wait)
-        #[arg(long, value_name = "SIG", default_value = "HUP")]
-        signal: SupervisorReopenSignal,
-        /// Ask the supervisor to reopen, and return once it says it has
-        #[arg(long)]
-        wait: bool,
-        /// With --wait, seconds to wait for the answer
-        #[arg(long, value_name = "SECONDS", default_value = "10", requires = "wait")]
-        timeout: Seconds,
-    },
-    /// Stop the daemon of PIDFILE: TERM, wait, then KILL. Exit 0 once it is gone and its
-    /// pidfile removed (also when it was not running), 1 if it would not die, 4 pidfile not
-    /// trusted
-    Stop {
-        #[arg(long, value_name = "PATH")]
-        pidfile: PathBuf,
-        /// Seconds to wait after TERM before KILL (above the daemon's --kill-timeout)
-        #[arg(long, value_name = "SECONDS", default_value = "15")]
-        timeout: Seconds,
-    },
-    /// Make the supervisor of PIDFILE stop its command and start it again, in place. Exit 0
-    /// once the new run has been exec'd (or is ready, with --ready), 1 no answer in time, 4 pidfile not trusted or no
-    /// supervisor (--exec), 7 not running; the supervisor's error otherwise
-    Restart {
-        #[arg(long, value_name = "PATH")]
-        pidfile: PathBuf,
-        /// Seconds to wait for the new run (above the daemon's --kill-timeout)
-        #[arg(long, value_name = "SECONDS", default_value = "30")]
-        timeout: Seconds,
-    },
-    /// Make the supervisor of PIDFILE rotate its logs now (as SIGALRM does), keeping
-    /// --rotate-keep archives (default 10). Exit 0 once done, 1 no answer in time, 4 pidfile not
-    /// trusted or no supervisor (--exec), 7 not running
-    Rotate {
-        #[arg(long, value_name = "PATH")]
-        pidfile: PathBuf,
-        /// Seconds to wait for the supervisor's answer
-        #[arg(long, value_name = "SECONDS", default_value = "10")]
-        timeout: Seconds,
-    },
-    /// Print the last lines of the logs of the daemon of PIDFILE (the files its supervisor
-    /// writes, found as status finds them); with -f, follow them across rotations and reopens
-    /// until the daemon ends. Exit 0; 4 pidfile not trusted or no log file; 7 not running
-    Logs {
-        #[arg(long, value_name = "PATH")]
-        pidfile: PathBuf,
-        /// How many lines to print from the end of each log
-        #[arg(short = 'n', long = "lines", value_name = "N", default_value = "10")]
-        lines: usize,
-        /// Then print what is written, following rotations and reopens, until the daemon ends
-        #[arg(short = 'f', long)]
-        follow: bool,
-        /// Only the command's stdout log (with --stdout and --stderr logs)
-        #[arg(long, conflicts_with = "stderr")]
-        stdout: bool,
-        /// Only the command's stderr log
-        #[arg(long)]
-        stderr: bool,
-    },
-    /// Make the supervisor of PIDFILE send SIG (name or number) to its command. Exit 0 once
-    /// sent, 1 no answer in time, 4 pidfile not trusted or no supervisor (--exec), 7 not
-    /// running; the supervisor's error otherwise (ESRCH: no command running)
-    Signal {
-        #[arg(long, value_name = "PATH")]
-        pidfile: PathBuf,
-        /// Seconds to wait for the supervisor's answer
-        #[arg(long, value_name = "SECONDS", default_value = "10")]
-        timeout: Seconds,
-        /// The signal: TERM, SIGUSR1, 10...
-        #[arg(value_name = "SIG")]
-        signal: Signal,
-    },
-}
-
-impl Verb {
-    fn run(self) -> crate::Result<u8> {
-        use crate::request::Request;
-        match self {
-            Verb::Status { pidfile } => Ok(control::status(&pidfile)),
-            Verb::Reopen { pidfile, wait: true, timeout, .. } => {
-                control::request(&pidfile, Request::Reopen, timeout.get())
-            }
-            Verb::Reopen { pidfile, signal, .. } => control::reopen(&pidfile, signal.number()),
-            Verb::Stop { pidfile, timeout } => control::stop(&pidfile, timeout.get()),
-            Verb::Restart { pidfile, timeout } => control::request(&pidfile, Request::Restart, timeout.get()),
-            Verb::Logs { pidfile, lines, follow, stdout, stderr } => {
-                let fds: &[i32] = match (stdout, stderr) {
-                    (true, _) => &[1],
-                    (_, true) => &[2],
-                    _ => &[1, 2],
-                };
-                control::logs(&pidfile, lines, follow, fds)
-            }
-            Verb::Rotate { pidfile, timeout } => control::request(&pidfile, Request::Rotate, timeout.get()),
-            Verb::Signal { pidfile, timeout, signal } => {
-                control::request(&pidfile, Request::Signal(signal.number()), timeout.get())
-            }
-        }
-    }
-}
-
-fn parse_octal(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| format!("'{s}' is not an octal mode (like 022 or 0640)"))
-}
-
-fn parse_size(s: &str) -> Result<usize, String> {
-    let lower = s.to_ascii_lowercase();
-    let digits = lower.trim_end_matches("ib").trim_end_matches('b');
-    let (num, shift) = match digits.char_indices().last() {
-        Some((i, 'k')) => (&digits[..i], 10),
-        Some((i, 'm')) => (&digits[..i], 20),
-        Some((i, 'g')) => (&digits[..i], 30),
-        _ => (digits, 0),
-    };
-    num.parse::<usize>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .ok_or_else(|| format!("'{s}' is not a size (like 65536, 512K or 4M)"))
-}
-
-/// A number of seconds from 0 to [`Seconds::MAX`]: a duration from the
-/// command line, checked where it enters. `1e19` once overflowed `Instant`
-/// arithmetic and aborted the supervisor; NaN, infinities and negative
-/// numbers mean nothing.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Seconds(Duration);
-
-impl Seconds {
-    /// One year (365 days): longer than any timeout or delay means, short
-    /// enough that adding it to any `Instant` cannot overflow.
-    pub(crate) const MAX: u64 = 365 * 24 * 3600;
-
-    pub(crate) fn get(self) -> Duration {
-        self.0
-    }
-}
-
-impl std::str::FromStr for Seconds {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Seconds, String> {
-        s.trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|secs| (0.0..=Seconds::MAX as f64).contains(secs))
-            .map(|secs| Seconds(Duration::from_secs_f64(secs)))
-            .ok_or_else(|| format!("'{s}' is not a number of seconds from 0 to {} (one year)", Seconds::MAX))
-    }
-}
-
-/// The mode of a log detach creates: read and write bits only (at most
-/// 0666). `--log-mode 4755` once made the command's output a setuid-root
-/// executable (root's writes keep the setuid bit).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct LogMode(u32);
-
-impl LogMode {
-    /// Every bit a log may have.
-    pub(crate) const ALLOWED: u32 = 0o666;
-
-    pub(crate) fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl std::str::FromStr for LogMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<LogMode, String> {
-        let mode = parse_octal(s)?;
-        if mode & !LogMode::ALLOWED != 0 {
-            return Err(format!(
-                "'{s}' is not a log mode: at most 0666 (read and write bits; no execute, setuid, setgid or sticky bit)"
-            ));
-        }
-        Ok(LogMode(mode))
-    }
-}
-
-/// `--success-status 75,SIGUSR1,HUP`: exit statuses (0-255) and signals.
-fn parse_success_status(list: &str) -> Result<SuccessStatus, String> {
-    let mut success = SuccessStatus::default();
-    for item in list.split([',', ' ']).filter(|i| !i.is_empty()) {
-        match item.parse::<i32>() {
-            Ok(n) if (0..=255).contains(&n) => success.codes.push(n),
-            Ok(n) => return Err(format!("exit status {n} is out of range (0 to 255)")),
-            Err(_) => success.signals.push(item.parse::<Signal>()?.number()),
-        }
-    }
-    Ok(success)
 }
 
 impl Cli {
