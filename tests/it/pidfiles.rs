@@ -171,19 +171,24 @@ fn a_strangers_lock_on_a_stale_pidfile_neither_misleads_the_verbs_nor_blocks_a_s
 
 // Item 3: a pidfile in a directory that a less privileged user can write.
 
+/// Root's daemon, its pidfile in a directory `nobody` owns (RuntimeDirectory= with User=): the
+/// pidfile and the supervisor's pid.
+fn start_in_nobodys_dir(g: &Guard) -> (PathBuf, i32) {
+    let pidfile = nobodys_dir(g).join("p.pid");
+    let out = g.run(detach().arg("--pidfile").arg(&pidfile).args(["--", "sleep", "30"]));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let sup = wait_pid(&pidfile);
+    g.track(sup);
+    (pidfile, sup)
+}
+
 #[test]
 fn root_refuses_a_pidfile_a_user_could_have_replaced_and_signals_nobody() {
     if !is_root("root_refuses_a_pidfile_a_user_could_have_replaced_and_signals_nobody") {
         return;
     }
     let g = Guard::new();
-    let dir = nobodys_dir(&g);
-    let pidfile = dir.join("p.pid");
-    // root's daemon, its pidfile in a directory `nobody` owns (RuntimeDirectory= with User=).
-    let out = g.run(detach().arg("--pidfile").arg(&pidfile).args(["--", "sleep", "30"]));
-    assert_eq!(out.code(), Some(0), "{out:?}");
-    let sup = wait_pid(&pidfile);
-    g.track(sup);
+    let (pidfile, sup) = start_in_nobodys_dir(&g);
     for v in ["status", "reopen", "stop"] {
         let out = verb(&g, v, &pidfile, &[]);
         assert_eq!(out.code(), Some(4), "{v}: {out:?}");
@@ -192,7 +197,7 @@ fn root_refuses_a_pidfile_a_user_could_have_replaced_and_signals_nobody() {
     assert!(alive(sup), "a refused verb signalled the supervisor");
     // The attack: `nobody` puts a file of its own, locked, naming root's process, in its place.
     let mut victim = victim(&g);
-    let planted = dir.join("planted");
+    let planted = pidfile.with_file_name("planted");
     fs::write(&planted, format!("{}\n", victim.id())).unwrap();
     std::os::unix::fs::chown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
     let mut planter = locker(&g, &planted, Hold::Write, Some(NOBODY), None);
@@ -445,12 +450,7 @@ fn request_verbs_refuse_an_untrusted_pidfile_as_root() {
         return;
     }
     let g = Guard::new();
-    let dir = nobodys_dir(&g);
-    let pidfile = dir.join("p.pid");
-    let out = g.run(detach().arg("--pidfile").arg(&pidfile).args(["--", "sleep", "30"]));
-    assert_eq!(out.code(), Some(0), "{out:?}");
-    let sup = wait_pid(&pidfile);
-    g.track(sup);
+    let (pidfile, sup) = start_in_nobodys_dir(&g);
     for args in [&["reopen", "--wait"][..], &["restart"], &["signal", "USR1"]] {
         let out = g.run(detach().args(args).arg("--pidfile").arg(&pidfile));
         assert_eq!(out.code(), Some(4), "{args:?}: {out:?}");
