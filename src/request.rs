@@ -42,7 +42,6 @@ pub enum Request {
 impl Request {
     /// The value sent with the request signal: the verb's start time (clock
     /// ticks since boot, /proc/PID/stat field 22), the argument, the kind.
-    #[allow(dead_code)] // the verbs use it
     pub fn encode(self, start_time: u64) -> u64 {
         let (kind, arg) = match self {
             Request::Reopen => (1u64, 0u64),
@@ -79,7 +78,6 @@ pub fn start_time(pid: i32) -> Option<u64> {
 
 /// Whether `pid` blocks the request signal, i.e. is a supervisor that reads
 /// requests (anything else would die of one).
-#[allow(dead_code)] // the verbs use it
 pub fn takes_requests(pid: i32) -> bool {
     let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return false };
     let blocked = status.lines().find_map(|l| l.strip_prefix("SigBlk:")).map(str::trim);
