@@ -112,8 +112,9 @@ pub(crate) struct LogPaths {
     pub(crate) stderr: Option<PathBuf>,
 }
 
-/// Daemonizes the calling process: fork, setsid, fork, chdir, umask, close
-/// inherited fds, pidfile, and stdio redirected to /dev/null and the logs.
+/// Daemonizes the calling process: fork, setsid, fork, chdir, umask,
+/// pidfile, and stdio redirected to /dev/null and the logs (and, if asked,
+/// the fds it inherited closed: [`Daemon::close_inherited_fds`]).
 ///
 /// A builder: set what differs from the defaults (working directory `/`,
 /// umask 022, output to /dev/null, no pidfile), then [`Daemon::start`].
