@@ -322,14 +322,20 @@ fn supervisors_of(pidfile: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// A daemon ticking into `app.log` (no watch), once that log has been moved to `app.log.1`
+/// under it: the daemon, its command and the log's path, for a reopen to recreate.
+fn ticking_with_its_log_moved(g: &Guard) -> (crate::util::Daemon, i32, PathBuf) {
+    let log = g.path("app.log");
+    let (d, cmd) = start(g, &["--log", s(&log), "--no-watch"], &["sh", "-c", crate::util::TICKER]);
+    wait_for_text(&log, "tick 1\n");
+    fs::rename(&log, g.path("app.log.1")).unwrap();
+    (d, cmd, log)
+}
+
 #[test]
 fn without_pidfd_open_the_verbs_fall_back_to_kill_after_checking_the_lock() {
     let g = Guard::new();
-    let log = g.path("app.log");
-    let old = g.path("app.log.1");
-    let (d, cmd) = start(&g, &["--log", s(&log), "--no-watch"], &["sh", "-c", crate::util::TICKER]);
-    wait_for_text(&log, "tick 1\n");
-    fs::rename(&log, &old).unwrap();
+    let (d, cmd, log) = ticking_with_its_log_moved(&g);
     let out = g.run(no_pidfd_open(detach().arg("reopen").arg("--pidfile").arg(&d.pidfile)));
     assert_eq!(out.code(), Some(0), "reopen without pidfd_open: {out:?}");
     assert!(wait_until(|| ticks(&read(&log)).len() >= 2, DEADLINE), "the reopen never happened");
@@ -475,11 +481,7 @@ fn verbs_reject_bad_signals_and_timeouts_as_usage_errors() {
 #[test]
 fn reopen_wait_returns_once_the_supervisor_reopened() {
     let g = Guard::new();
-    let log = g.path("app.log");
-    let old = g.path("app.log.1");
-    let (d, cmd) = start(&g, &["--log", s(&log), "--no-watch"], &["sh", "-c", crate::util::TICKER]);
-    wait_for_text(&log, "tick 1\n");
-    fs::rename(&log, &old).unwrap();
+    let (d, cmd, log) = ticking_with_its_log_moved(&g);
     let out = verb(&g, "reopen", &d.pidfile, &["--wait"]);
     assert_eq!(out.code(), Some(0), "{out:?}");
     // Confirmed, not guessed: the new file exists when the verb returns.

@@ -710,21 +710,29 @@ fn rsyslogd_restarted_mid_stream_over_tcp() {
     restart_mid_stream(&g, &mut rs, &["--syslog-server", &tcp, "--syslog-socket", &sock], &["imtcp", "imuxsock"]);
 }
 
-/// The body of the restart tests (here and over TLS): a ticker under `detach --foreground
-/// --log app.log OPTS`; rsyslogd stopped, started again; the ticks checked by each of `inputs`.
-pub(crate) fn restart_mid_stream(g: &Guard, rs: &mut Rsyslog, opts: &[&str], inputs: &[&str]) {
-    let (log, stop) = (g.path("app.log"), g.path("stop"));
-    let cmd = detach()
-        .args(["--foreground", "--log", s(&log)])
+/// `CMD --foreground --log LOG OPTS -- sh -c TICKER` (CMD: detach, or a wrapper that runs it),
+/// ticking until STOP exists; its stderr in `detach.stderr`. Tracked by the guard.
+pub(crate) fn spawn_ticker(g: &Guard, mut cmd: Command, opts: &[&str], log: &Path, stop: &Path) -> Child {
+    let child = cmd
+        .args(["--foreground", "--log", s(log)])
         .args(opts)
-        .args(["--", "sh", "-c", &ticker(&stop)])
+        .args(["--", "sh", "-c", &ticker(stop)])
         .arg("sh")
         .arg(g.marker())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(fs::File::create(g.path("detach.stderr")).unwrap())
-        .spawn();
-    let mut child = cmd.expect("spawn detach");
+        .spawn()
+        .expect("spawn detach");
+    g.track(child.id() as i32);
+    child
+}
+
+/// The body of the restart tests (here and over TLS): a ticker under `detach --foreground
+/// --log app.log OPTS`; rsyslogd stopped, started again; the ticks checked by each of `inputs`.
+pub(crate) fn restart_mid_stream(g: &Guard, rs: &mut Rsyslog, opts: &[&str], inputs: &[&str]) {
+    let (log, stop) = (g.path("app.log"), g.path("stop"));
+    let mut child = spawn_ticker(g, detach(), opts, &log, &stop);
     g.track(child.id() as i32);
     let ticks = |rs: &Rsyslog, input| numbers(&rs.tagged_via("sh", input), "tick ");
     let both = |rs: &Rsyslog, least: u64| inputs.iter().all(|i| ticks(rs, i).last().is_some_and(|&t| t >= least));

@@ -6,10 +6,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use crate::syslog::{
-    Input, LONG, Rsyslog, assert_sequence, last_tick, numbers, restart_mid_stream, run_fg, ticker, writer_numbers,
+    Input, LONG, Rsyslog, assert_sequence, last_tick, numbers, restart_mid_stream, run_fg, spawn_ticker, writer_numbers,
 };
 use crate::util::{DEADLINE, Guard, detach, is_root, read, s, wait_child, wait_until};
 
@@ -155,7 +155,7 @@ struct Ticker {
 impl Ticker {
     fn start(g: &Guard, wrap: &[&str], opts: &[&str]) -> Ticker {
         let (log, stop) = (g.path("app.log"), g.path("stop"));
-        let mut cmd = match wrap.split_first() {
+        let cmd = match wrap.split_first() {
             Some((first, rest)) => {
                 let mut c = Command::new(first);
                 c.args(rest).arg(crate::util::detach().get_program());
@@ -163,18 +163,7 @@ impl Ticker {
             }
             None => detach(),
         };
-        let child = cmd
-            .args(["--foreground", "--log", s(&log)])
-            .args(opts)
-            .args(["--", "sh", "-c", &ticker(&stop)])
-            .arg("sh")
-            .arg(g.marker())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(g.path("detach.stderr")).unwrap())
-            .spawn()
-            .expect("spawn detach");
-        g.track(child.id() as i32);
+        let child = spawn_ticker(g, cmd, opts, &log, &stop);
         Ticker { child, log, stop }
     }
 
