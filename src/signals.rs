@@ -47,7 +47,8 @@ pub enum Event {
 
 pub struct Signals {
     fd: SignalFd,
-    set: SigSet,
+    /// The handled signals' numbers, for the pump's quick look.
+    handled: Vec<i32>,
     reopen: i32,
 }
 
@@ -59,13 +60,12 @@ impl Signals {
     /// missed. Every other signal is unblocked: a caller that blocked TERM
     /// or CHLD (a shell's trap, a thread pool) must not pass that on.
     pub fn block(reopen_signal: i32) -> io::Result<Signals> {
-        let handled = FORWARDED.iter().map(|&s| s as i32).chain([
-            libc::SIGCHLD,
-            libc::SIGALRM,
-            reopen_signal,
-            request::request_signal(),
-        ]);
-        let set = signal_set(handled);
+        let handled: Vec<i32> = FORWARDED
+            .iter()
+            .map(|&s| s as i32)
+            .chain([libc::SIGCHLD, libc::SIGALRM, reopen_signal, request::request_signal()])
+            .collect();
+        let set = signal_set(handled.iter().copied());
         nix::sys::signal::pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&set), None)?;
         let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
         for sig in set.iter() {
@@ -77,7 +77,7 @@ impl Signals {
             set_default_raw(sig)?; // real-time signals are not nix `Signal`s
         }
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
-        Ok(Signals { fd, set, reopen: reopen_signal })
+        Ok(Signals { fd, handled, reopen: reopen_signal })
     }
 
     /// The fd to poll: readable while a signal is pending.
@@ -85,15 +85,14 @@ impl Signals {
         self.fd.as_fd()
     }
 
-    /// Whether one of our signals waits to be read (the pump yields to it).
+    /// Whether one of our signals waits to be read (the pump yields to it):
+    /// one sigpending(2), then a look at the few signals handled.
     pub fn pending(&self) -> bool {
-        let set: &libc::sigset_t = self.set.as_ref();
         // SAFETY: a zeroed sigset_t is a valid value; sigpending(2) writes
-        // the one we own, and sigismember reads it and `set`, both live.
+        // the one we own, and sigismember reads it.
         unsafe {
             let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigpending(&mut pending) == 0
-                && (1..=libc::SIGRTMAX()).any(|s| libc::sigismember(&pending, s) == 1 && libc::sigismember(set, s) == 1)
+            libc::sigpending(&mut pending) == 0 && self.handled.iter().any(|&s| libc::sigismember(&pending, s) == 1)
         }
     }
 
