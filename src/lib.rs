@@ -46,6 +46,7 @@ mod cli_values;
 mod compress;
 mod control;
 mod daemon;
+mod deadline;
 mod env;
 mod error;
 mod limits;

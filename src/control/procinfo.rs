@@ -3,8 +3,9 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub(super) use crate::deadline::after as deadline;
 use crate::request;
 
 /// Polls `fds` for input up to `timeout`; the first readable one.
@@ -18,12 +19,6 @@ pub(super) fn poll_in(fds: &[i32], timeout: Duration) -> Option<i32> {
         return None;
     }
     pfds.iter().find(|p| p.revents != 0).map(|p| p.fd)
-}
-
-/// `timeout` from now, or far away for a timeout too large to add.
-pub(super) fn deadline(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(365 * 86400))
 }
 
 /// Field `n` of /proc/PID/stat counted from the state (0: state, 1: ppid).

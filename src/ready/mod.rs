@@ -80,7 +80,7 @@ impl Gate {
             check: opts.check.clone(),
             start_seconds: opts.start_seconds,
             started: now,
-            timeout_at: now.checked_add(opts.timeout).unwrap_or(now + Duration::from_secs(86_400 * 365)),
+            timeout_at: crate::deadline::from(now, opts.timeout),
             met_at: opts.check.is_none().then_some(now),
             probe,
             status: None,

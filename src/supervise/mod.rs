@@ -19,6 +19,7 @@ mod requests;
 mod runs;
 mod starting;
 
+use crate::deadline::after as deadline;
 use crate::notify::Notifier;
 use crate::ready::{self, Gate, NotifySocket};
 use crate::restart::{Backoff, Ending, Launcher, Policy, SuccessStatus};
@@ -379,11 +380,4 @@ impl Supervisor {
             self.respawn();
         }
     }
-}
-
-/// `after` from now; a duration too long to add (which parsing bounds, but
-/// the library does not) means "never" in practice: a century.
-fn deadline(after: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(after).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 86_400))
 }
