@@ -56,6 +56,7 @@ mod notify;
 mod path_safety;
 mod pidfile;
 mod prepared;
+mod procfs;
 mod ready;
 mod reopen;
 mod request;

@@ -183,10 +183,7 @@ pub fn read_pid(mut file: &File) -> Option<i32> {
 /// that is the holder or its child (the command, in a child pidfile), else the
 /// holder's.
 fn named_pid(file: &File, holder: i32) -> i32 {
-    let parent = |pid: i32| {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<i32>().ok()
-    };
+    let parent = |pid: i32| crate::procfs::stat(pid).map(|s| s.ppid);
     match read_pid(file) {
         Some(pid) if pid == holder || parent(pid) == Some(holder) => pid,
         _ => holder,

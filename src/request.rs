@@ -70,10 +70,7 @@ impl Request {
 /// When `pid` started, in clock ticks since boot: with the pid, it names one
 /// process for the whole life of the system.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count from
-    // the last ')'. Field 22 is the 20th after it.
-    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
+    crate::procfs::stat(pid).map(|s| s.start_time)
 }
 
 /// Whether `pid` blocks the request signal, i.e. is a supervisor that reads

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::code;
-use super::procinfo::{deadline, poll_in, stat_field};
+use super::procinfo::{deadline, poll_in};
 use crate::pidfile::{self, Lock};
+use crate::procfs;
 use crate::request;
 
 /// How long a verb waits for a locked pidfile to name its holder: a daemon
@@ -67,7 +68,7 @@ impl Proc {
 
     /// Still the process we found, and not a zombie.
     fn same(&self) -> bool {
-        request::start_time(self.pid) == Some(self.start) && stat_field(self.pid, 0).as_deref() != Some("Z")
+        procfs::stat(self.pid).is_some_and(|s| s.start_time == self.start && s.state != 'Z')
     }
 
     /// Waits up to `timeout` for the process to end; true once it has.
@@ -187,7 +188,7 @@ fn look(path: &Path) -> std::result::Result<Option<Found>, Untrusted> {
     let named = match text {
         Some(pid) if pid == holder.pid => Named::Holder,
         Some(pid) => match Proc::open(pid) {
-            Some(child) if stat_field(pid, 1).and_then(|p| p.parse().ok()) == Some(holder.pid) => Named::Child(child),
+            Some(child) if procfs::stat(pid).map(|s| s.ppid) == Some(holder.pid) => Named::Child(child),
             _ => Named::Nothing,
         },
         None => Named::Nothing,

@@ -21,12 +21,6 @@ pub(super) fn poll_in(fds: &[i32], timeout: Duration) -> Option<i32> {
     pfds.iter().find(|p| p.revents != 0).map(|p| p.fd)
 }
 
-/// Field `n` of /proc/PID/stat counted from the state (0: state, 1: ppid).
-pub(super) fn stat_field(pid: i32, n: usize) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(n).map(str::to_string)
-}
-
 pub(super) fn children_of(pid: i32) -> Vec<i32> {
     let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
     list.split_whitespace().filter_map(|p| p.parse().ok()).collect()

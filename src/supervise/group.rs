@@ -9,6 +9,8 @@
 
 use nix::unistd::Pid;
 
+use crate::procfs::stat;
+
 /// Sends `sig` to process group `group`; `leader_alive`: its leader is our
 /// unreaped child (no check needed).
 pub fn signal_group(group: Pid, leader_alive: bool, sig: i32) {
@@ -23,26 +25,19 @@ fn has_our_member(group: Pid) -> bool {
     let me = std::process::id() as i32;
     let Ok(dir) = std::fs::read_dir("/proc") else { return false };
     let pids = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok());
-    pids.filter(|&pid| stat(pid).is_some_and(|(_, pgrp)| pgrp == group.as_raw())).any(|pid| descends_from(pid, me))
+    pids.filter(|&pid| stat(pid).is_some_and(|s| s.pgrp == group.as_raw())).any(|pid| descends_from(pid, me))
 }
 
 /// Walks the parents of `pid` up to init: is `ancestor` among them?
 fn descends_from(mut pid: i32, ancestor: i32) -> bool {
     for _ in 0..256 {
-        match stat(pid) {
-            Some((ppid, _)) if ppid == ancestor => return true,
-            Some((ppid, _)) if ppid > 1 => pid = ppid,
+        match stat(pid).map(|s| s.ppid) {
+            Some(ppid) if ppid == ancestor => return true,
+            Some(ppid) if ppid > 1 => pid = ppid,
             _ => return false,
         }
     }
     false
-}
-
-/// The parent and the process group of `pid`, from /proc/PID/stat.
-fn stat(pid: i32) -> Option<(i32, i32)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut fields = text.rsplit_once(')')?.1.split_whitespace().skip(1);
-    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
 }
 
 #[cfg(test)]
