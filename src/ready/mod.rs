@@ -39,7 +39,7 @@ impl Default for Options {
 impl Options {
     /// Whether a run has to pass a gate at all (else: started = exec'd).
     pub fn gated(&self) -> bool {
-        self.check.is_some() || self.start_seconds.is_some()
+        self.check.is_some() || self.start_seconds.is_some_and(|s| !s.is_zero())
     }
 }
 

@@ -75,6 +75,11 @@ impl Supervisor {
         self.child = None;
         self.last_ending = ending;
         let program = self.launcher.spec.program();
+        // Ready with its last words (a line just pumped) is ready: a run
+        // that then ends has started all the same.
+        if self.gate.is_some() && !self.restarting {
+            self.check_gate(Instant::now());
+        }
         match self.gate.take() {
             // The run a restart request stopped: its successor gets a gate.
             Some(_) if self.restarting => {}

@@ -420,3 +420,20 @@ fn foreground_failed_start_is_reported_on_the_callers_stderr_not_only_in_the_log
     assert!(out.stderr.contains("  | boom"), "{out:?}");
     assert_eq!(read(&log).matches("exited with status 3").count(), 1, "{:?}", read(&log));
 }
+
+/// Found trying edge values: a command that prints its ready line and exits at once was called
+/// "exited before it was ready" (the line was pumped, but the gate not looked at before the
+/// end), and `--start-seconds 0` failed every command that ends at once. Both started.
+#[test]
+fn ready_by_its_last_words_or_with_zero_start_seconds_is_started() {
+    let g = Guard::new();
+    let log = g.path("app.log");
+    let out = g.run(detach().args(["--log", s(&log), "--ready", "line:ready", "--", "sh", "-c", "echo ready; exit 0"]));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let out = g.run(detach().args(["--foreground", "--start-seconds", "0", "--", "true"]));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    // Not ready and ended with 0: a failure all the same, with status 1.
+    let out = g.run(detach().args(["--log", s(&log), "--ready", "line:never", "--", "sh", "-c", "echo x; exit 0"]));
+    assert_eq!(out.code(), Some(1), "{out:?}");
+    assert!(out.stderr.contains("exited with status 0"), "{out:?}");
+}
