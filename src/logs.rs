@@ -26,6 +26,9 @@ struct Source {
     file: File,
     id: (u64, u64),
     path: PathBuf,
+    /// The log's path as first found: the name its archives are numbered
+    /// after (`path` may already name an archive when read after a rotation).
+    base: PathBuf,
 }
 
 /// The regular files over the supervisor's fds `fds` (one per file), opened
@@ -54,7 +57,7 @@ fn open_source(pid: i32, fd: i32) -> io::Result<Option<Source>> {
         return Ok(None); // /dev/null, a pipe, the journal's socket
     }
     let path = std::fs::read_link(&link).unwrap_or_else(|_| link.into());
-    Ok(Some(Source { fd, file, id: (meta.dev(), meta.ino()), path }))
+    Ok(Some(Source { fd, file, id: (meta.dev(), meta.ino()), base: path.clone(), path }))
 }
 
 /// Prints the last `n` lines of each log of the supervisor `pid` (its fds
@@ -96,7 +99,7 @@ pub fn show(pid: i32, fds: &[i32], n: usize, follow: bool, gone: &dyn Fn(Duratio
             // Rotations faster than this loop: the files between the old
             // one and the new one, whole, oldest first.
             if let Some(next) = &next {
-                for mut between in rotated_between(&next.path, s.id, next.id) {
+                for mut between in rotated_between(&s.base, s.id, next.id) {
                     between.read_to_end(&mut data)?;
                 }
             }
@@ -108,7 +111,8 @@ pub fn show(pid: i32, fds: &[i32], n: usize, follow: bool, gone: &dyn Fn(Duratio
                 out.write_all(&data)?;
             }
             if let Some(next) = next {
-                *s = next;
+                let base = std::mem::take(&mut s.base);
+                *s = Source { base, ..next };
             }
         }
         out.flush()?;
