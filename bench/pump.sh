@@ -247,7 +247,8 @@ verify() {
 }
 
 # --- the rounds -------------------------------------------------------------------
-VARIANTS=(a b c c1 c2 ct cr cz h h2 hr)
+# ONLY="a c cr": run just those variants, a first (the reference); peers unless PEERS=0.
+read -r -a VARIANTS <<<"${ONLY:-a b c c1 c2 ct cr cz h h2 hr}"
 declare -A LABEL=(
   [a]="a) writer > file"
   [b]="b) writer | cat > file"
@@ -364,6 +365,7 @@ echo
 echo "detach's own peak RSS while pumping: --foreground $SUP_FG; daemonized $SUP_BG (target: 1536 KiB)"
 for pair in c1:c c2:c h2:h cr:c hr:h cz:cr; do
   v=${pair%:*} base=${pair#*:}
+  [[ -n ${WALL[$v]:-} && -n ${WALL[$base]:-} ]] || continue
   case $v in
     c1 | c2 | h2) n="($(cat "$WORK/rotations.$v" 2>/dev/null || echo '?') reopens in the last run)" ;;
     cr) n="(about $((BYTES / ROTATE_BYTES)) rotations a run; target: under +10%)" ;;

@@ -38,6 +38,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("detach supports Linux only: it needs prctl, close_range, pidfd, signalfd and /proc");
 
+mod archiver;
 mod backlog;
 mod cli;
 #[cfg(test)]

@@ -142,6 +142,20 @@ fn rotated_between(path: &std::path::Path, old: (u64, u64), new: (u64, u64)) -> 
     let mut files: Vec<Box<dyn Read>> = Vec::new();
     let mut seen = Vec::new();
     let mut misses = 0;
+    // Newer than `.1`: the log the supervisor has just moved aside, until
+    // its archiver makes it `.1` (archiver.rs).
+    let staged = path.file_name().map(|n| path.with_file_name(crate::rotate::staged_name(n)));
+    if let Some(file) = staged.and_then(|p| File::open(p).ok())
+        && let Ok(id) = file.metadata().map(|m| (m.dev(), m.ino()))
+    {
+        if id == old {
+            return files;
+        }
+        seen.push(id);
+        if id != new {
+            files.push(Box::new(file));
+        }
+    }
     for k in 1..MOST {
         // Opened before it is looked at: renamed later, it stays this file.
         let (file, gz) = match File::open(archive(k, "")) {

@@ -266,6 +266,25 @@ fn release(fd: OwnedFd) {
     }
 }
 
+/// Whether `name` in `dir` still names the file `id` (dev, inode).
+pub fn names(dir: &OwnedFd, name: &OsStr, id: (u64, u64)) -> io::Result<bool> {
+    match fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok((st.st_dev, st.st_ino) == id),
+        Err(nix::errno::Errno::ENOENT) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The name a rotated log has from the moment the pump moves it aside to the
+/// moment the archiver makes it `.1` (archiver.rs): `.NAME.detach-rotated`,
+/// hidden from the globs (`*`, `*.log`) that logrotate and people use.
+pub fn staged_name(name: &OsStr) -> OsString {
+    let mut n = OsString::from(".");
+    n.push(name);
+    n.push(".detach-rotated");
+    n
+}
+
 /// Moves the archives up by one (`.1` to `.2`, ...; the one that would pass
 /// `keep` is deleted) and the log at `name` to `.1`, if `name` still names
 /// the file `id` (dev, inode). Returns whether it did: when another program
@@ -278,12 +297,26 @@ pub fn shift(
     keep: u32,
     moved: &mut dyn FnMut(u32, u32),
 ) -> io::Result<bool> {
-    match fstatat(dir.as_fd(), name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if (st.st_dev, st.st_ino) == id => {}
-        Ok(_) => return Ok(false),
-        Err(nix::errno::Errno::ENOENT) => return Ok(false),
-        Err(e) => return Err(e.into()),
+    if !names(dir, name, id)? {
+        return Ok(false);
     }
+    shift_into(dir, name, name, keep, moved)?;
+    Ok(true)
+}
+
+/// Finishes a rotation the pump staged: when `.NAME.detach-rotated` exists,
+/// moves the archives up and makes it `.1`. Returns whether there was one.
+pub fn settle(dir: &OwnedFd, name: &OsStr, keep: u32, moved: &mut dyn FnMut(u32, u32)) -> io::Result<bool> {
+    let staged = staged_name(name);
+    if !exists(dir, &staged) {
+        return Ok(false);
+    }
+    shift_into(dir, name, &staged, keep, moved)?;
+    Ok(true)
+}
+
+/// Moves the archives of `name` up by one and `from` to `.1`.
+fn shift_into(dir: &OwnedFd, name: &OsStr, from: &OsStr, keep: u32, moved: &mut dyn FnMut(u32, u32)) -> io::Result<()> {
     // The archives form a run from .1 up; what lies past a gap is left alone.
     // Which of `.i` and `.i.gz` exist, so that only those are renamed.
     let mut found: Vec<[bool; 2]> = Vec::new();
@@ -316,8 +349,8 @@ pub fn shift(
         }
         moved(i, i + 1);
     }
-    renameat(dir.as_fd(), name, dir.as_fd(), &*archive_name(name, 1, false))?;
-    Ok(true)
+    renameat(dir.as_fd(), from, dir.as_fd(), &*archive_name(name, 1, false))?;
+    Ok(())
 }
 
 #[cfg(test)]

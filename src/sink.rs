@@ -3,8 +3,10 @@
 //! path on request, and the once-a-second watch for a moved or deleted file.
 
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::archiver::{self, Archiver, Staged};
 use crate::backlog::{self, Backlog};
 use crate::compress::Compressor;
 use crate::rotate::{self, Rotation, Rotator};
@@ -46,7 +48,9 @@ pub struct Sink {
     stamper: Option<Stamper>,
     stamped: Vec<u8>,
     rotator: Rotator,
-    compressor: Option<Compressor>,
+    compressor: Option<Arc<Compressor>>,
+    /// The thread that does a rotation's renames (started at the first).
+    archiver: Option<Archiver>,
     /// errnos of the rotations that failed since the last that worked.
     rotate_errors: Vec<i32>,
 }
@@ -66,6 +70,7 @@ impl Sink {
             stamped: Vec::new(),
             rotator: Rotator::new(Rotation::default(), 0),
             compressor: None,
+            archiver: None,
             rotate_errors: Vec::new(),
         }
     }
@@ -76,9 +81,16 @@ impl Sink {
         self.rotator = Rotator::new(logging.rotation.clone(), self.file_size());
         if logging.compress {
             match Compressor::start(self.log.path()) {
-                Ok(c) => self.compressor = Some(c),
+                Ok(c) => self.compressor = Some(Arc::new(c)),
                 Err(e) => self.warn(&format!("cannot start compressing archives: {e}")),
             }
+        }
+        // A rotation a killed detach left half done: its log becomes `.1`.
+        let keep = self.rotator.policy.keep();
+        let leftover = rotate::open_dir(self.log.path())
+            .and_then(|(dir, name)| archiver::settle(&dir, &name, keep, self.compressor.as_deref()));
+        if let Err(e) = leftover {
+            self.rotate_failed(&e);
         }
         self
     }
@@ -130,30 +142,86 @@ impl Sink {
     }
 
     /// ALRM or `detach rotate`: rotates now, or at the end of the line the
-    /// file ends in (or once what waits for a full disk is written).
+    /// file ends in (or once what waits for a full disk is written). Returns
+    /// once the archives are in place.
     pub fn rotate_now(&mut self) -> Result<(), i32> {
         self.rotator.ask();
-        if self.at_line_boundary() { self.rotate() } else { Ok(()) }
+        if !self.at_line_boundary() {
+            return Ok(());
+        }
+        self.rotate()?;
+        self.settled()
+    }
+
+    /// Waits for the rotation under way to be settled (the end of the
+    /// supervisor, `detach rotate`); its failure's errno.
+    pub fn settled(&mut self) -> Result<(), i32> {
+        let failed = self.archiver.as_ref().and_then(|a| {
+            a.wait();
+            a.take_failure()
+        });
+        failed.map_or(Ok(()), |e| Err(self.rotate_failed(&e)))
+    }
+
+    /// Rotates: the pump stages the log and writes to the archiver's spare
+    /// (archiver.rs), or, when it cannot, does the whole rotation itself.
+    fn rotate(&mut self) -> Result<(), i32> {
+        let keep = self.rotator.policy.keep();
+        if self.archiver.is_none() {
+            let (path, opts) = (self.log.path(), self.log.options());
+            self.archiver = Archiver::start(path, opts, self.compressor.clone()).ok();
+        }
+        let Some(spare) = self.archiver.as_ref().and_then(Archiver::take_spare) else {
+            return self.rotate_in_place(keep);
+        };
+        match archiver::stage(&spare, self.log.id()) {
+            Err(_) => self.rotate_in_place(keep),
+            Ok(Staged::Elsewhere) => {
+                self.rotator.done();
+                self.reopen()
+            }
+            Ok(staged) => {
+                let old = self.log.id();
+                let installed = match staged {
+                    Staged::Linked => self.log.replace(spare.file),
+                    _ => Err(io::ErrorKind::NotFound.into()),
+                };
+                if let Some(a) = &self.archiver {
+                    a.settle(spare.dir, spare.name, keep);
+                }
+                self.rotate_errors.clear();
+                self.rotator.done();
+                match installed {
+                    Ok(()) => {
+                        self.switched(old);
+                        Ok(())
+                    }
+                    Err(_) => self.reopen(),
+                }
+            }
+        }
     }
 
     /// Moves the archives up, the log to `.1`, and opens a new log with the
     /// checks of a reopen. A file another program moved away first is only
     /// reopened. On failure the log stays as it is, said once per kind.
-    fn rotate(&mut self) -> Result<(), i32> {
-        let keep = self.rotator.policy.keep();
+    fn rotate_in_place(&mut self, keep: u32) -> Result<(), i32> {
         let id = self.log.id();
-        let shifted = rotate::open_dir(self.log.path()).and_then(|(dir, name)| match &self.compressor {
-            Some(c) => c.shift(|moved| rotate::shift(&dir, &name, id, keep, moved)),
-            None => rotate::shift(&dir, &name, id, keep, &mut |_, _| {}),
+        let compressor = self.compressor.as_deref();
+        let shifted = rotate::open_dir(self.log.path()).and_then(|(dir, name)| {
+            // What a failed settling left goes first: it is older.
+            archiver::settle(&dir, &name, keep, compressor)?;
+            match compressor {
+                Some(c) => c.shift(|moved| rotate::shift(&dir, &name, id, keep, moved)),
+                None => rotate::shift(&dir, &name, id, keep, &mut |_, _| {}),
+            }
         });
         if let Err(e) = shifted {
-            let errno = e.raw_os_error().unwrap_or(libc::EIO);
             self.rotator.done(); // not again before the next period or size
-            if !self.rotate_errors.contains(&errno) {
-                self.rotate_errors.push(errno);
-                self.warn(&format!("cannot rotate '{}': {e}", self.log.path().display()));
-            }
-            return Err(errno);
+            return Err(self.rotate_failed(&e));
+        }
+        if let Some(a) = &self.archiver {
+            a.recovered();
         }
         self.rotate_errors.clear();
         self.rotator.done();
@@ -291,21 +359,37 @@ impl Sink {
         }
     }
 
+    /// Says a rotation's failure once per kind; its errno.
+    fn rotate_failed(&mut self, e: &io::Error) -> i32 {
+        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+        if !self.rotate_errors.contains(&errno) {
+            self.rotate_errors.push(errno);
+            self.warn(&format!("cannot rotate '{}': {e}", self.log.path().display()));
+        }
+        errno
+    }
+
+    /// What changes when the log's fds were given another file (a reopen,
+    /// a rotation), `old` being the one before.
+    fn switched(&mut self, old: (u64, u64)) {
+        // Another file: what detach writes there starts a line
+        // (reopening the same file keeps where its last line ended).
+        self.written_line_end |= self.log.id() != old;
+        if self.log.id() != old {
+            // The rest of a line cut short belongs to the old file.
+            self.backlog.abandon_cut();
+        }
+        self.reopen_errors.clear();
+        self.missing_since = None;
+    }
+
     /// Reopens by path; on failure keeps the old file, says so once per
     /// kind of failure, and returns the errno.
     pub fn reopen(&mut self) -> Result<(), i32> {
         let old = self.log.id();
         match self.log.reopen() {
             Ok(()) => {
-                // Another file: what detach writes there starts a line
-                // (reopening the same file keeps where its last line ended).
-                self.written_line_end |= self.log.id() != old;
-                if self.log.id() != old {
-                    // The rest of a line cut short belongs to the old file.
-                    self.backlog.abandon_cut();
-                }
-                self.reopen_errors.clear();
-                self.missing_since = None;
+                self.switched(old);
                 self.rotator.size = self.file_size();
                 // A new file may take what the old one would not.
                 self.retry(Instant::now());
@@ -330,8 +414,11 @@ impl Sink {
 
     /// detach's own lines written here since the last call, for syslog.
     pub fn take_notes(&mut self) -> Vec<String> {
-        if let Some(failure) = self.compressor.as_ref().and_then(Compressor::take_failure) {
+        if let Some(failure) = self.compressor.as_ref().and_then(|c| c.take_failure()) {
             self.warn(&failure);
+        }
+        if let Some(e) = self.archiver.as_ref().and_then(Archiver::take_failure) {
+            self.rotate_failed(&e);
         }
         std::mem::take(&mut self.notes)
     }

@@ -347,6 +347,17 @@ impl LogTarget {
         self.put(file)
     }
 
+    /// Puts `file`, the log's next file, over the old one's fds, as a
+    /// reopen does with the file it opens.
+    pub(crate) fn replace(&mut self, file: File) -> io::Result<()> {
+        self.put(file)
+    }
+
+    /// The options a new file of this log is created with.
+    pub(crate) fn options(&self) -> LogOptions {
+        self.opts
+    }
+
     /// Device and inode of the open file.
     pub(crate) fn id(&self) -> (u64, u64) {
         self.id

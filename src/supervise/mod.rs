@@ -208,6 +208,8 @@ impl Supervisor {
         let now = Instant::now();
         for sink in &mut self.sinks {
             sink.retry(now);
+            // The archives in place before the pidfile goes.
+            let _ = sink.settled();
         }
         self.relay_notes();
         let undelivered = self.syslog.as_mut().map(|l| l.finish(SYSLOG_GRACE)).unwrap_or_default();

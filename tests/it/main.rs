@@ -12,6 +12,7 @@ mod readiness;
 mod real_systemd;
 mod restart;
 mod rotation;
+mod rotation_settling;
 mod stopping;
 mod supervise;
 mod syslog;
