@@ -6,6 +6,12 @@
 //! there is never a truncated `.gz`: a failure (disk full) or the end of the
 //! supervisor leaves the archive uncompressed and whole, and no `.tmp`.
 //!
+//! It compresses only while the machine has a CPU to spare (spare_cpu.rs),
+//! looking again every 64 KiB, or once an archive has waited
+//! [`MOST_DEFERRED`]: on a machine whose CPUs the pump and its program keep
+//! busy, compressing would slow them, whatever its priority. An archive
+//! deleted past --rotate-keep while it waits is simply not compressed.
+//!
 //! Rotations rename archives while one is being compressed: the supervisor
 //! holds [`Compressor::shift`]'s lock for the renames and reports each one,
 //! so the job follows its archive (`.1` became `.2`), or is dropped with it
@@ -30,17 +36,25 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{OFlag, openat, renameat};
 use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use crate::rotate::{archive_name, open_dir};
+use crate::spare_cpu::SpareCpu;
+
+/// How long an archive waits for a spare CPU before it is compressed anyway
+/// (at nice 10): on a machine that stays busy, archives are still compressed.
+const MOST_DEFERRED: Duration = Duration::from_secs(5);
+/// How often a waiting compression looks again.
+const PAUSE: Duration = Duration::from_millis(50);
 
 #[derive(Default)]
 struct State {
-    /// Archives waiting, by their current index.
-    queue: VecDeque<u32>,
+    /// Archives waiting, by their current index, with when each was queued.
+    queue: VecDeque<(u32, Instant)>,
     /// The archive being compressed: its current index; 0 once deleted.
     active: Option<u32>,
     /// The first failure, not said yet.
@@ -82,20 +96,25 @@ impl Compressor {
         let mut state = lock(&self.shared);
         let st = &mut *state;
         let shifted = renames(&mut |from, to| {
-            for i in st.queue.iter_mut().chain(st.active.as_mut()) {
+            for i in st.queue.iter_mut().map(|(i, _)| i).chain(st.active.as_mut()) {
                 if *i == from {
                     *i = to;
                 }
             }
         });
-        st.queue.retain(|&i| i != 0);
+        st.queue.retain(|&(i, _)| i != 0);
         shifted
     }
 
     /// Queues the newest archive, `.1`, which detach no longer writes to.
     pub fn queue_newest(&self) {
-        lock(&self.shared).queue.push_back(1);
-        self.shared.wake.notify_one();
+        let mut state = lock(&self.shared);
+        state.queue.push_back((1, Instant::now()));
+        // A thread busy with (or waiting to start) another archive comes to
+        // the queue by itself: no wake-up per rotation.
+        if state.active.is_none() {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// The first failure, once.
@@ -125,13 +144,16 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     shared.state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The thread: one archive at a time, at a lower priority than the pump.
+/// The thread: one archive at a time, at a lower priority than the pump,
+/// and only while the machine has a CPU to spare (spare_cpu.rs), or once the
+/// archive waited [`MOST_DEFERRED`].
 fn work(shared: &Shared, path: &Path) {
     // SAFETY: setpriority(2) on this thread's own id (Linux: nice is per
     // thread); plain integers.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    let mut spare = SpareCpu::new();
     loop {
-        let index = {
+        let (index, queued) = {
             let mut state = lock(shared);
             while state.queue.is_empty() && !shared.stop.load(Ordering::Relaxed) {
                 state = shared.wake.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -142,11 +164,12 @@ fn work(shared: &Shared, path: &Path) {
             // The newest first: it has the most rotations to go before
             // --rotate-keep deletes it, so a flood that rotates faster than
             // archives compress still gets some compressed.
-            let index = state.queue.pop_back().unwrap_or(0);
+            let (index, queued) = state.queue.pop_back().unwrap_or((0, Instant::now()));
             state.active = Some(index);
-            index
+            (index, queued)
         };
-        if let Err(e) = compress(shared, path, index) {
+        let mut turn = Turn { shared, spare: &mut spare, until: queued + MOST_DEFERRED };
+        if let Err(e) = compress(&mut turn, path, index) {
             let mut state = lock(shared);
             if !state.failed_once && !shared.stop.load(Ordering::Relaxed) {
                 state.failed_once = true;
@@ -158,9 +181,42 @@ fn work(shared: &Shared, path: &Path) {
     }
 }
 
+/// One archive's compression: the thread's state, and until when it waits
+/// for a spare CPU.
+struct Turn<'a> {
+    shared: &'a Shared,
+    spare: &'a mut SpareCpu,
+    until: Instant,
+}
+
+impl Turn<'_> {
+    /// Waits while the machine is busy (up to `until`); false when the
+    /// archive was deleted meanwhile; ECANCELED at the supervisor's end.
+    fn go_on(&mut self) -> io::Result<bool> {
+        loop {
+            let state = lock(self.shared);
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return Err(io::Error::from_raw_os_error(libc::ECANCELED));
+            }
+            if state.active == Some(0) {
+                return Ok(false);
+            }
+            if Instant::now() >= self.until || !self.spare.busy() {
+                return Ok(true);
+            }
+            // Woken early by a rotation or the end; then looks again.
+            drop(self.shared.wake.wait_timeout(state, PAUSE));
+        }
+    }
+}
+
 /// Compresses archive `index` to a `.tmp`, then renames it in place of the
 /// archive (at the index the archive has by then).
-fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
+fn compress(turn: &mut Turn, path: &Path, index: u32) -> io::Result<()> {
+    let shared = turn.shared;
+    if !turn.go_on()? {
+        return Ok(());
+    }
     let (dir, name) = open_dir(path)?;
     let tmp = {
         let mut t = archive_name(&name, index, true);
@@ -174,7 +230,7 @@ fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
         File::from(openat(&dir, &*archive_name(&name, now, false), flags, Mode::empty())?)
     };
-    let result = write_gz(shared, &dir, &tmp, &mut source);
+    let result = write_gz(turn, &dir, &tmp, &mut source);
     let mut state = lock(shared);
     let finished = match (&result, state.active) {
         (Ok(true), Some(now)) if now != 0 => renameat(&dir, &*tmp, &dir, &*archive_name(&name, now, true))
@@ -194,7 +250,7 @@ fn compress(shared: &Shared, path: &Path, index: u32) -> io::Result<()> {
 /// gzip of `source` into a new `tmp` (same mode and owner), synced; false
 /// when the archive was deleted meanwhile (past --rotate-keep): the rest of
 /// the work, and the sync of a file nobody will keep, is not done.
-fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, source: &mut File) -> io::Result<bool> {
+fn write_gz(turn: &mut Turn, dir: &OwnedFd, tmp: &OsString, source: &mut File) -> io::Result<bool> {
     let meta = source.metadata()?;
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let _ = unlinkat(dir, &**tmp, UnlinkatFlags::NoRemoveDir); // one a crash left
@@ -205,10 +261,7 @@ fn write_gz(shared: &Shared, dir: &OwnedFd, tmp: &OsString, source: &mut File) -
     let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
     let mut buf = vec![0; 64 * 1024];
     loop {
-        if shared.stop.load(Ordering::Relaxed) {
-            return Err(io::Error::from_raw_os_error(libc::ECANCELED));
-        }
-        if lock(shared).active == Some(0) {
+        if !turn.go_on()? {
             return Ok(false);
         }
         match source.read(&mut buf)? {

@@ -67,6 +67,7 @@ mod run;
 mod sig;
 mod signals;
 mod sink;
+mod spare_cpu;
 mod started;
 mod stdio;
 mod stream;

@@ -233,3 +233,49 @@ fn a_compression_that_fails_leaves_the_archive_whole_and_says_so_once() {
     let without: String = all.lines().filter(|l| !l.starts_with("detach: ")).map(|l| format!("{l}\n")).collect();
     assert!(without.as_bytes() == fs::read(&copy).unwrap(), "the archives do not hold the stream");
 }
+
+/// Busy loops on every CPU, at nice 19, killed when dropped.
+struct BusyCpus(Vec<std::process::Child>);
+
+impl BusyCpus {
+    fn start() -> BusyCpus {
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let spin = || Command::new("nice").args(["-n", "19", "sh", "-c", "while :; do :; done"]).spawn().unwrap();
+        BusyCpus((0..n).map(|_| spin()).collect())
+    }
+}
+
+impl Drop for BusyCpus {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+#[test]
+fn compression_waits_while_every_cpu_is_busy_but_not_past_its_limit() {
+    let g = Guard::new();
+    let log = g.path("app.log");
+    let (daemon, _) = start(&g, &["--log", s(&log), "--rotate-compress"], &["sh", "-c", TICKER]);
+    assert!(wait_until(|| read(&log).contains("tick 2"), DEADLINE));
+    let busy = BusyCpus::start();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = g.run(detach().args(["rotate", "--pidfile", s(&daemon.pidfile)]));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let rotated = std::time::Instant::now();
+    let (plain, gz) = (PathBuf::from(format!("{}.1", log.display())), PathBuf::from(format!("{}.1.gz", log.display())));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(plain.exists() && !gz.exists(), "compressed at once on a machine with no CPU to spare");
+    // Past 5 s of waiting, compressed anyway, the loops still running.
+    assert!(wait_until(|| gz.exists(), DEADLINE * 2), "never compressed while the machine stayed busy");
+    let waited = rotated.elapsed();
+    drop(busy);
+    assert!(waited.as_secs_f64() > 4.0, "compressed after {waited:?}: it did not wait for a spare CPU");
+    assert!(!plain.exists(), "the archive is there twice");
+    signal(daemon.sup, libc::SIGTERM);
+    daemon.wait_exit(&log);
+    let text = Command::new("zcat").arg(&gz).output().unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).starts_with("tick 0\n"), "the .gz is not the first part");
+}
