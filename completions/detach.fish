@@ -82,7 +82,7 @@ complete -c detach -n "__fish_detach_needs_command" -l oom-score-adj -d 'The com
 complete -c detach -n "__fish_detach_needs_command" -l foreground -d 'Do not fork or detach: supervise in the foreground, and end as the command ended'
 complete -c detach -n "__fish_detach_needs_command" -l exec -d 'Daemonize and exec the command itself: no supervisor, so no log reopening'
 complete -c detach -n "__fish_detach_needs_command" -l no-watch -d 'Do not check once a second whether a log was moved or deleted'
-complete -c detach -n "__fish_detach_needs_command" -l rotate-compress -d 'Gzip each archive (PATH.1.gz, ...) in the background; a failure (disk full) leaves it uncompressed and says so once in the log'
+complete -c detach -n "__fish_detach_needs_command" -l rotate-compress -d 'Gzip each archive (PATH.1.gz, ...) in the background, while a CPU is spare (an archive waits 5 s at most); a failure (disk full) leaves it uncompressed and says so once in the log'
 complete -c detach -n "__fish_detach_needs_command" -l syslog -d 'Also send each line to the local syslog socket, /dev/log (journald or rsyslog)'
 complete -c detach -n "__fish_detach_needs_command" -l stop-group -d 'Send the stop signal to the command\'s whole process group, not only to the command (its children too: a `sh -c` or npm wrapper\'s)'
 complete -c detach -n "__fish_detach_needs_command" -l notify-passthrough -d 'Under systemd Type=notify: let the command notify systemd itself (NOTIFY_SOCKET is passed to it; needs NotifyAccess=all) instead of detach sending READY=1 once it was exec\'d'

@@ -156,8 +156,9 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "exec", help_heading = "Log files")]
     rotate_keep: Option<u32>,
 
-    /// Gzip each archive (PATH.1.gz, ...) in the background; a failure (disk full) leaves it
-    /// uncompressed and says so once in the log
+    /// Gzip each archive (PATH.1.gz, ...) in the background, while a CPU is spare (an archive
+    /// waits 5 s at most); a failure (disk full) leaves it uncompressed and says so once in
+    /// the log
     #[arg(long, conflicts_with = "exec", help_heading = "Log files")]
     rotate_compress: bool,
 
