@@ -47,6 +47,9 @@ use crate::stdio::LogOptions;
 /// (opened by the checked walk), where the log is `name`.
 pub struct Spare {
     pub dir: OwnedFd,
+    /// `dir`'s device and inode: a rotation checks that the log's path
+    /// still leads there.
+    dir_id: (u64, u64),
     pub name: OsString,
     pub file: File,
 }
@@ -106,9 +109,15 @@ impl Archiver {
 
     /// Waits until the thread is idle, then takes its spare: `None` when
     /// there is none, or when a settling failed (the pump then settles and
-    /// rotates by itself).
+    /// rotates by itself). Either way the thread makes the next one, whether
+    /// or not this one is used.
     pub fn take_spare(&self) -> Option<Spare> {
         let mut state = self.idle_state();
+        if !state.no_spares {
+            state.want_spare = true;
+            state.busy = true;
+            self.shared.wake.notify_one();
+        }
         if state.stranded {
             return None;
         }
@@ -120,13 +129,12 @@ impl Archiver {
         lock(&self.shared).stranded = false;
     }
 
-    /// Has the thread settle the rotation staged in `dir` (and make the next
-    /// spare); returns at once.
+    /// Has the thread settle the rotation staged in `dir`, which the pump
+    /// no longer writes to; returns at once.
     pub fn settle(&self, dir: OwnedFd, name: OsString, keep: u32) {
         let mut state = lock(&self.shared);
         state.job = Some(Job { dir, name, keep });
         state.busy = true;
-        state.want_spare = true;
         self.shared.wake.notify_one();
     }
 
@@ -194,7 +202,7 @@ fn work(shared: &Shared, path: &Path, opts: LogOptions, compressor: Option<&Comp
             (state.job.take(), make_spare)
         };
         if let Some(job) = job
-            && let Err(e) = settle(&job.dir, &job.name, job.keep, compressor)
+            && let Err(e) = settle(&job.dir, &job.name, job.keep, compressor, None)
         {
             let mut state = lock(shared);
             state.stranded = true;
@@ -210,14 +218,24 @@ fn work(shared: &Shared, path: &Path, opts: LogOptions, compressor: Option<&Comp
     }
 }
 
-/// Settles the staged rotation in `dir` (the compressor following each
-/// archive renamed), then queues the new `.1` for compression.
-pub fn settle(dir: &OwnedFd, name: &OsStr, keep: u32, compressor: Option<&Compressor>) -> io::Result<bool> {
+/// Settles the staged rotation in `dir`, if there is one (the compressor
+/// following each archive renamed), then queues the new `.1` for
+/// compression, unless it is `writing`, the file the pump still writes to.
+/// Returns the device and inode of the file settled.
+pub fn settle(
+    dir: &OwnedFd,
+    name: &OsStr,
+    keep: u32,
+    compressor: Option<&Compressor>,
+    writing: Option<(u64, u64)>,
+) -> io::Result<Option<(u64, u64)>> {
     let settled = match compressor {
         Some(c) => c.shift(|moved| rotate::settle(dir, name, keep, moved)),
         None => rotate::settle(dir, name, keep, &mut |_, _| {}),
     }?;
-    if let (true, Some(c)) = (settled, compressor) {
+    if let (Some(id), Some(c)) = (settled, compressor)
+        && Some(id) != writing
+    {
         c.queue_newest();
     }
     Ok(settled)
@@ -233,7 +251,8 @@ fn make(path: &Path, opts: LogOptions) -> io::Result<Spare> {
     if let Some((uid, gid)) = opts.owner {
         std::os::unix::fs::fchown(&file, Some(uid), Some(gid))?;
     }
-    Ok(Spare { dir, name, file })
+    let st = nix::sys::stat::fstat(&dir)?;
+    Ok(Spare { dir, dir_id: (st.st_dev, st.st_ino), name, file })
 }
 
 /// open(2): EOPNOTSUPP from a file system without O_TMPFILE, EISDIR from a
@@ -254,9 +273,16 @@ pub enum Staged {
     Unnamed,
 }
 
-/// The pump's two steps: the log (the file `id`) to its staged name, the
-/// spare to the log's name. An error: nothing moved (rotate in place).
-pub fn stage(spare: &Spare, id: (u64, u64)) -> io::Result<Staged> {
+/// The pump's two steps: the log (the file `id`, at `path`) to its staged
+/// name, the spare to the log's name. An error: nothing moved (rotate in
+/// place), as when the log's directory is no longer the spare's (moved
+/// since the spare was made, which may be a whole --rotate-every ago).
+pub fn stage(spare: &Spare, path: &Path, id: (u64, u64)) -> io::Result<Staged> {
+    let parent = std::path::absolute(path)?.parent().map(Path::to_path_buf).unwrap_or_else(|| "/".into());
+    let st = nix::sys::stat::stat(&parent)?;
+    if (st.st_dev, st.st_ino) != spare.dir_id {
+        return Err(io::Error::from_raw_os_error(libc::ESTALE));
+    }
     if !rotate::names(&spare.dir, &spare.name, id)? {
         return Ok(Staged::Elsewhere);
     }

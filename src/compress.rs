@@ -92,7 +92,7 @@ impl Compressor {
     /// log was reopened: until then detach may still be writing to it.
     ///
     /// [`queue_newest`]: Compressor::queue_newest
-    pub fn shift(&self, renames: impl FnOnce(&mut dyn FnMut(u32, u32)) -> io::Result<bool>) -> io::Result<bool> {
+    pub fn shift<T>(&self, renames: impl FnOnce(&mut dyn FnMut(u32, u32)) -> io::Result<T>) -> io::Result<T> {
         let mut state = lock(&self.shared);
         let st = &mut *state;
         let shifted = renames(&mut |from, to| {
@@ -164,9 +164,12 @@ fn work(shared: &Shared, path: &Path) {
             // The newest first: it has the most rotations to go before
             // --rotate-keep deletes it, so a flood that rotates faster than
             // archives compress still gets some compressed.
+            // Its wait ends when the oldest one's does: an archive waiting
+            // behind newer ones still gets compressed 5 s after its rotation.
+            let oldest = state.queue.front().map(|&(_, t)| t);
             let (index, queued) = state.queue.pop_back().unwrap_or((0, Instant::now()));
             state.active = Some(index);
-            (index, queued)
+            (index, oldest.map_or(queued, |t| t.min(queued)))
         };
         let mut turn = Turn { shared, spare: &mut spare, until: queued + MOST_DEFERRED };
         if let Err(e) = compress(&mut turn, path, index) {
@@ -193,18 +196,25 @@ impl Turn<'_> {
     /// Waits while the machine is busy (up to `until`); false when the
     /// archive was deleted meanwhile; ECANCELED at the supervisor's end.
     fn go_on(&mut self) -> io::Result<bool> {
-        loop {
-            let state = lock(self.shared);
+        let ended = |state: &State| {
             if self.shared.stop.load(Ordering::Relaxed) {
-                return Err(io::Error::from_raw_os_error(libc::ECANCELED));
+                return Some(Err(io::Error::from_raw_os_error(libc::ECANCELED)));
             }
-            if state.active == Some(0) {
-                return Ok(false);
+            (state.active == Some(0)).then_some(Ok(false))
+        };
+        loop {
+            if let Some(end) = ended(&lock(self.shared)) {
+                return end;
             }
+            // /proc/stat is read without the lock, which a rotation takes.
             if Instant::now() >= self.until || !self.spare.busy() {
                 return Ok(true);
             }
-            // Woken early by a rotation or the end; then looks again.
+            let state = lock(self.shared);
+            if let Some(end) = ended(&state) {
+                return end;
+            }
+            // Woken early by the end; else looks again after the pause.
             drop(self.shared.wake.wait_timeout(state, PAUSE));
         }
     }

@@ -305,14 +305,22 @@ pub fn shift(
 }
 
 /// Finishes a rotation the pump staged: when `.NAME.detach-rotated` exists,
-/// moves the archives up and makes it `.1`. Returns whether there was one.
-pub fn settle(dir: &OwnedFd, name: &OsStr, keep: u32, moved: &mut dyn FnMut(u32, u32)) -> io::Result<bool> {
+/// moves the archives up and makes it `.1`. Returns the device and inode of
+/// the file it settled, if there was one.
+pub fn settle(
+    dir: &OwnedFd,
+    name: &OsStr,
+    keep: u32,
+    moved: &mut dyn FnMut(u32, u32),
+) -> io::Result<Option<(u64, u64)>> {
     let staged = staged_name(name);
-    if !exists(dir, &staged) {
-        return Ok(false);
-    }
+    let st = match fstatat(dir.as_fd(), &*staged, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
     shift_into(dir, name, &staged, keep, moved)?;
-    Ok(true)
+    Ok(Some((st.st_dev, st.st_ino)))
 }
 
 /// Moves the archives of `name` up by one and `from` to `.1`.

@@ -88,7 +88,7 @@ impl Sink {
         // A rotation a killed detach left half done: its log becomes `.1`.
         let keep = self.rotator.policy.keep();
         let leftover = rotate::open_dir(self.log.path())
-            .and_then(|(dir, name)| archiver::settle(&dir, &name, keep, self.compressor.as_deref()));
+            .and_then(|(dir, name)| archiver::settle(&dir, &name, keep, self.compressor.as_deref(), None));
         if let Err(e) = leftover {
             self.rotate_failed(&e);
         }
@@ -174,32 +174,30 @@ impl Sink {
         let Some(spare) = self.archiver.as_ref().and_then(Archiver::take_spare) else {
             return self.rotate_in_place(keep);
         };
-        match archiver::stage(&spare, self.log.id()) {
-            Err(_) => self.rotate_in_place(keep),
-            Ok(Staged::Elsewhere) => {
-                self.rotator.done();
-                self.reopen()
-            }
-            Ok(staged) => {
-                let old = self.log.id();
-                let installed = match staged {
-                    Staged::Linked => self.log.replace(spare.file),
-                    _ => Err(io::ErrorKind::NotFound.into()),
-                };
-                if let Some(a) = &self.archiver {
-                    a.settle(spare.dir, spare.name, keep);
-                }
-                self.rotate_errors.clear();
-                self.rotator.done();
-                match installed {
-                    Ok(()) => {
-                        self.switched(old);
-                        Ok(())
-                    }
-                    Err(_) => self.reopen(),
-                }
-            }
+        let staged = match archiver::stage(&spare, self.log.path(), self.log.id()) {
+            Ok(staged) => staged,
+            Err(_) => return self.rotate_in_place(keep),
+        };
+        let archiver::Spare { dir, name, file, .. } = spare;
+        self.rotate_errors.clear();
+        self.rotator.done();
+        let old = self.log.id();
+        let switched = match staged {
+            Staged::Linked => self.log.replace(file).map(|()| self.switched(old)).or_else(|_| self.reopen()),
+            // Moved by another program (only a reopen is left to do), or
+            // staged without a new file at its name.
+            Staged::Elsewhere | Staged::Unnamed => self.reopen(),
+        };
+        // The staged log is settled once the pump writes elsewhere: it is
+        // then compressed too. Should every reopen have failed, the pump
+        // still writes to it, under its staged name: nothing is lost, and
+        // the next rotation or start settles it.
+        if switched.is_ok()
+            && let Some(a) = &self.archiver
+        {
+            a.settle(dir, name, keep);
         }
+        switched
     }
 
     /// Moves the archives up, the log to `.1`, and opens a new log with the
@@ -209,8 +207,12 @@ impl Sink {
         let id = self.log.id();
         let compressor = self.compressor.as_deref();
         let shifted = rotate::open_dir(self.log.path()).and_then(|(dir, name)| {
-            // What a failed settling left goes first: it is older.
-            archiver::settle(&dir, &name, keep, compressor)?;
+            // What a failed settling left goes first: it is older. It may be
+            // the file the pump still writes to (its reopen failed): then
+            // that was the rotation.
+            if archiver::settle(&dir, &name, keep, compressor, Some(id))? == Some(id) {
+                return Ok(true);
+            }
             match compressor {
                 Some(c) => c.shift(|moved| rotate::shift(&dir, &name, id, keep, moved)),
                 None => rotate::shift(&dir, &name, id, keep, &mut |_, _| {}),

@@ -4,62 +4,91 @@
 //! A lower priority is not enough: on a 2-CPU virtual machine, a gzip thread
 //! at nice 19 or SCHED_IDLE still slowed a full-speed writer and the pump by
 //! 6% to 23% (BENCHMARKS.md §6; the two vCPUs may share a core). So the
-//! compressor looks at the machine's idle time in /proc/stat, over the last
-//! tenth of a second, and counts its own thread's CPU time as idle (it would
-//! be, if the thread waited): less than a whole CPU left over means busy.
+//! compressor looks at the idle time, over the last tenth of a second, of
+//! the CPUs this thread may run on (/proc/stat's `cpuN` lines, for the CPUs
+//! in its affinity mask), and at what is left of the CPU quota of its cgroup
+//! and the cgroups above (cgroup v2 `cpu.max` and `cpu.stat`: a container's
+//! limit). Its own thread's CPU time counts as spare (it would be, if the
+//! thread waited). Less than a whole CPU to spare means busy.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long one look covers.
 const WINDOW: Duration = Duration::from_millis(100);
-/// Less idle than this, in CPUs, is busy: a whole one (a writer and the
+/// A last look older than this says nothing about now: look again.
+const STALE: Duration = Duration::from_millis(400);
+/// Less spare than this, in CPUs, is busy: a whole one (a writer and the
 /// pump on a 2-CPU machine leave half of one idle, in the gaps of their
 /// handoffs through the pipe, and a compression there still slowed them);
-/// three quarters on a machine that has only one.
+/// three quarters on a machine, or under a quota, of one.
 const ENOUGH: f64 = 1.0;
 
-/// Successive looks at the machine's CPU time, from one thread.
+/// Successive looks at the CPU time, from one thread.
 pub struct SpareCpu {
     last: Option<Sample>,
     busy: bool,
+    /// The cgroup with the smallest CPU quota on the way up from ours, and
+    /// that quota, in CPUs.
+    quota: Option<(PathBuf, f64)>,
 }
 
 #[derive(Clone, Copy)]
 struct Sample {
     at: Instant,
-    /// All CPUs' time and their idle time (idle + iowait), in clock ticks.
+    /// Our CPUs' time and their idle time (idle + iowait), in clock ticks.
     total: u64,
     idle: u64,
     cpus: u32,
     /// The calling thread's own CPU time.
     own: Duration,
+    /// The quota's cgroup's CPU time.
+    used: Option<Duration>,
 }
 
 impl SpareCpu {
     pub fn new() -> SpareCpu {
-        SpareCpu { last: None, busy: true }
+        SpareCpu { last: None, busy: true, quota: quota() }
     }
 
-    /// Whether the machine was busy over the last window (busy until the
-    /// first window is over; never busy when /proc/stat cannot be read).
+    /// Whether the CPUs were busy over the last window (busy until a first
+    /// window is over; never busy when /proc/stat cannot be read).
     pub fn busy(&mut self) -> bool {
         let now = Instant::now();
-        if self.last.is_some_and(|s| now.duration_since(s.at) < WINDOW) {
-            return self.busy;
+        match self.last.map(|s| now.duration_since(s.at)) {
+            Some(age) if age < WINDOW => return self.busy,
+            Some(age) if age > STALE => self.last = None,
+            _ => {}
         }
-        let Some(sample) = sample(now) else {
+        let Some(sample) = sample(now, self.quota.as_ref().map(|(dir, _)| dir)) else {
             self.busy = false;
             return false;
         };
-        if let Some(last) = self.last.filter(|l| sample.total > l.total && sample.cpus > 0) {
-            let total = (sample.total - last.total) as f64;
-            let idle = sample.idle.saturating_sub(last.idle) as f64;
-            let own = sample.own.saturating_sub(last.own).as_secs_f64() * ticks_per_second();
-            let spare = ((idle + own) / total).min(1.0) * f64::from(sample.cpus);
-            self.busy = spare < ENOUGH.min(0.75 * f64::from(sample.cpus));
-        }
+        self.busy = match self.last {
+            Some(last) => self.spare(&last, &sample) < ENOUGH.min(0.75 * f64::from(sample.cpus)),
+            None => true,
+        };
         self.last = Some(sample);
         self.busy
+    }
+
+    /// CPUs to spare between two samples.
+    fn spare(&self, last: &Sample, now: &Sample) -> f64 {
+        let wall = now.at.duration_since(last.at).as_secs_f64();
+        let own = now.own.saturating_sub(last.own).as_secs_f64();
+        let total = now.total.saturating_sub(last.total) as f64;
+        let mut spare = match total > 0.0 && now.cpus > 0 {
+            true => {
+                let idle = now.idle.saturating_sub(last.idle) as f64 + own * ticks_per_second();
+                (idle / total).min(1.0) * f64::from(now.cpus)
+            }
+            false => f64::from(now.cpus),
+        };
+        if let (Some((_, quota)), Some(a), Some(b), true) = (&self.quota, last.used, now.used, wall > 0.0) {
+            let used = b.saturating_sub(a).as_secs_f64() - own;
+            spare = spare.min(quota - used.max(0.0) / wall);
+        }
+        spare
     }
 }
 
@@ -69,25 +98,58 @@ fn ticks_per_second() -> f64 {
     if hz > 0 { hz as f64 } else { 100.0 }
 }
 
-/// The first line of /proc/stat (`cpu  user nice system idle iowait irq
-/// softirq steal ...`), the number of `cpuN` lines, and this thread's time.
-fn sample(at: Instant) -> Option<Sample> {
+/// The `cpuN` lines of /proc/stat (`cpuN user nice system idle iowait irq
+/// softirq steal ...`) of the CPUs this thread may run on (all of them when
+/// the mask cannot be read), its own CPU time, and the quota cgroup's.
+fn sample(at: Instant, cgroup: Option<&PathBuf>) -> Option<Sample> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let mut lines = stat.lines();
-    let fields: Vec<u64> = lines
-        .next()?
-        .strip_prefix("cpu ")?
-        .split_whitespace()
-        .take(8)
-        .map(|f| f.parse().ok())
-        .collect::<Option<_>>()?;
-    if fields.len() < 5 {
-        return None;
+    let mask = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).ok();
+    let (mut total, mut idle, mut cpus) = (0, 0, 0);
+    for line in stat.lines().skip(1).take_while(|l| l.starts_with("cpu")) {
+        let mut fields = line.split_whitespace();
+        let n: usize = fields.next()?.strip_prefix("cpu")?.parse().ok()?;
+        if mask.as_ref().is_some_and(|m| !m.is_set(n).unwrap_or(true)) {
+            continue;
+        }
+        let times: Vec<u64> = fields.take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+        if times.len() < 5 {
+            return None;
+        }
+        total += times.iter().sum::<u64>();
+        idle += times[3] + times[4];
+        cpus += 1;
     }
-    let cpus = lines.take_while(|l| l.starts_with("cpu")).count() as u32;
     let own = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID).ok()?;
     let own = Duration::new(own.tv_sec().max(0) as u64, own.tv_nsec().clamp(0, 999_999_999) as u32);
-    Some(Sample { at, total: fields.iter().sum(), idle: fields[3] + fields[4], cpus, own })
+    let used = cgroup.and_then(|dir| {
+        let stat = std::fs::read_to_string(dir.join("cpu.stat")).ok()?;
+        let usec = stat.lines().find_map(|l| l.strip_prefix("usage_usec ")?.trim().parse().ok())?;
+        Some(Duration::from_micros(usec))
+    });
+    Some(Sample { at, total, idle, cpus, own, used })
+}
+
+/// The smallest cgroup v2 CPU quota (`cpu.max`: `QUOTA PERIOD`, or `max`)
+/// from this process's cgroup up to the root, with its directory.
+fn quota() -> Option<(PathBuf, f64)> {
+    let cgroups = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroups.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let mut dir = PathBuf::from("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let mut least: Option<(PathBuf, f64)> = None;
+    loop {
+        let max = std::fs::read_to_string(dir.join("cpu.max")).unwrap_or_default();
+        let mut f = max.split_whitespace();
+        if let (Some(Ok(q)), Some(Ok(p))) = (f.next().map(str::parse::<f64>), f.next().map(str::parse::<f64>))
+            && q > 0.0
+            && p > 0.0
+            && least.as_ref().is_none_or(|(_, l)| q / p < *l)
+        {
+            least = Some((dir.clone(), q / p));
+        }
+        if dir == std::path::Path::new("/sys/fs/cgroup") || !dir.pop() {
+            return least;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -95,13 +157,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_stat_is_read_with_every_online_cpu() {
+    fn proc_stat_is_read_for_the_cpus_this_thread_may_use() {
         let mut spare = SpareCpu::new();
         assert!(spare.busy(), "before a whole window, busy");
-        // SAFETY: sysconf(3) reads a value.
-        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) } as u32;
         let s = spare.last.expect("/proc/stat was not read");
-        assert_eq!(s.cpus, online, "cpuN lines");
+        let usable = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        // available_parallelism also counts a cgroup quota, rounded down.
+        assert!(s.cpus >= usable, "{} CPUs read, {usable} usable", s.cpus);
         assert!(s.total > s.idle && s.idle > 0, "total {} idle {}", s.total, s.idle);
+    }
+
+    #[test]
+    fn a_look_after_a_long_pause_starts_a_new_window() {
+        let mut spare = SpareCpu::new();
+        spare.busy();
+        std::thread::sleep(STALE + Duration::from_millis(50));
+        assert!(spare.busy(), "a window of {STALE:?} and more was taken as the last tenth of a second");
     }
 }

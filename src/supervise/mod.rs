@@ -216,6 +216,10 @@ impl Supervisor {
         for msg in undelivered {
             say(self.sinks.last_mut(), None, &msg);
         }
+        // detach's last lines above may have rotated a log.
+        for sink in &mut self.sinks {
+            let _ = sink.settled();
+        }
         self.launcher.remove_pidfile();
         self.answer_restarts(libc::ECANCELED);
         let outcome = match (self.start_failure.take(), self.ending.unwrap_or(Ending::Exited(1))) {

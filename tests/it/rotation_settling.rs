@@ -119,3 +119,57 @@ fn a_rotated_log_is_created_with_the_log_owner_and_mode() {
         assert_eq!((m.uid(), m.mode() & 0o777), (nobody, 0o640), "{}", f.display());
     }
 }
+
+#[test]
+fn the_next_file_is_made_ahead_even_after_a_rotation_found_the_log_moved_away() {
+    let g = Guard::new();
+    let log = g.path("app.log");
+    let (daemon, _) = start(&g, &["--log", s(&log)], &["sh", "-c", TICKER]);
+    let rotate = || g.run(detach().args(["rotate", "--pidfile", s(&daemon.pidfile)]));
+    assert!(wait_until(|| read(&log).contains("tick"), DEADLINE));
+    assert_eq!(rotate().code(), Some(0));
+    // Moved away by another program: the next rotation only reopens, and uses no file
+    // made ahead; the one after must have one again.
+    fs::rename(&log, g.path("app.log.moved")).unwrap();
+    assert_eq!(rotate().code(), Some(0));
+    assert!(!archive(&log, 2).exists(), "a moved log was rotated: {:?}", names(g.dir.path()));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let before = std::time::SystemTime::now();
+    assert_eq!(rotate().code(), Some(0));
+    assert!(archive(&log, 2).exists(), "{:?}", names(g.dir.path()));
+    match fs::metadata(&log).unwrap().created() {
+        Ok(born) => {
+            let ahead = before.duration_since(born).unwrap_or_default();
+            assert!(ahead.as_millis() >= 100, "the new log was made by the rotation itself, not ahead");
+        }
+        Err(e) => println!("SKIP (the file system keeps no birth time: {e}): which file became the log"),
+    }
+    signal(daemon.sup, libc::SIGTERM);
+    daemon.wait_exit(&log);
+}
+
+#[test]
+fn a_rotation_after_the_log_directory_was_replaced_happens_in_the_new_one() {
+    let g = Guard::new();
+    let dir = g.path("logs");
+    fs::create_dir(&dir).unwrap();
+    let log = dir.join("app.log");
+    let (daemon, _) = start(&g, &["--log", s(&log)], &["sh", "-c", TICKER]);
+    let rotate = || g.run(detach().args(["rotate", "--pidfile", s(&daemon.pidfile)]));
+    assert!(wait_until(|| read(&log).contains("tick"), DEADLINE));
+    assert_eq!(rotate().code(), Some(0));
+    // The directory is replaced; the watch reopens the log in the new one.
+    fs::rename(&dir, g.path("logs.old")).unwrap();
+    fs::create_dir(&dir).unwrap();
+    assert!(wait_until(|| read(&log).contains("tick"), DEADLINE), "the watch did not reopen in the new directory");
+    assert_eq!(rotate().code(), Some(0));
+    assert!(archive(&log, 1).exists(), "no rotation in the new directory: {:?}", names(&dir));
+    assert!(wait_until(|| read(&log).contains("tick"), DEADLINE));
+    signal(daemon.sup, libc::SIGTERM);
+    daemon.wait_exit(&log);
+    let old = g.path("logs.old");
+    assert!(!archive(&old.join("app.log"), 2).exists(), "rotated in the old directory: {:?}", names(&old));
+    let texts: Vec<String> =
+        [old.join("app.log.1"), old.join("app.log"), archive(&log, 1), log.clone()].iter().map(|f| read(f)).collect();
+    assert_consecutive(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+}
