@@ -173,12 +173,7 @@ fn lock(shared: &Shared) -> MutexGuard<'_, State> {
 }
 
 fn work(shared: &Shared, path: &Path, opts: LogOptions, compressor: Option<&Compressor>) {
-    // SAFETY: a full, initialized sigset; changes this thread's mask only.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-    }
+    crate::signals::block_all_in_this_thread();
     loop {
         let (job, make_spare) = {
             let mut state = lock(shared);

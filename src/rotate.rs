@@ -250,12 +250,7 @@ fn release(fd: OwnedFd) {
     let closer = CLOSER.get_or_init(|| {
         let (tx, rx) = mpsc::channel::<OwnedFd>();
         let started = std::thread::Builder::new().name("detach-unlink".into()).stack_size(64 * 1024).spawn(move || {
-            // SAFETY: a full, initialized sigset; changes this thread's mask only.
-            unsafe {
-                let mut all: libc::sigset_t = std::mem::zeroed();
-                libc::sigfillset(&mut all);
-                libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
-            }
+            crate::signals::block_all_in_this_thread();
             rx.into_iter().for_each(drop);
         });
         started.ok().map(|_| tx)

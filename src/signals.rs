@@ -154,6 +154,13 @@ fn set_default_raw(sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Blocks every signal in the calling thread (a helper thread of the
+/// supervisor's), so that all of them stay for the event loop's signalfd.
+pub fn block_all_in_this_thread() {
+    // The full set: nix's `SigSet::all()`; changes this thread's mask only.
+    let _ = SigSet::all().thread_block();
+}
+
 /// Ends this process the way the command ended, by `sig`, so that its parent
 /// (systemd, a shell, a CI runner) sees a death by that signal: default
 /// disposition, no core of our own (RLIMIT_CORE 0: the command's core is
