@@ -21,7 +21,8 @@ const STALE: Duration = Duration::from_millis(400);
 /// Less spare than this, in CPUs, is busy: a whole one (a writer and the
 /// pump on a 2-CPU machine leave half of one idle, in the gaps of their
 /// handoffs through the pipe, and a compression there still slowed them);
-/// three quarters on a machine, or under a quota, of one.
+/// three quarters of all there is on a machine, or under a quota, of less
+/// than 1.34 CPUs.
 const ENOUGH: f64 = 1.0;
 
 /// Successive looks at the CPU time, from one thread.
@@ -64,8 +65,10 @@ impl SpareCpu {
             self.busy = false;
             return false;
         };
+        // What these CPUs (and the quota) can give at most.
+        let capacity = self.quota.as_ref().map_or(f64::from(sample.cpus), |(_, q)| q.min(f64::from(sample.cpus)));
         self.busy = match self.last {
-            Some(last) => self.spare(&last, &sample) < ENOUGH.min(0.75 * f64::from(sample.cpus)),
+            Some(last) => self.spare(&last, &sample) < ENOUGH.min(0.75 * capacity),
             None => true,
         };
         self.last = Some(sample);
@@ -165,6 +168,29 @@ mod tests {
         // available_parallelism also counts a cgroup quota, rounded down.
         assert!(s.cpus >= usable, "{} CPUs read, {usable} usable", s.cpus);
         assert!(s.total > s.idle && s.idle > 0, "total {} idle {}", s.total, s.idle);
+    }
+
+    fn at(base: Instant, ms: u64, total: u64, idle: u64, own_ms: u64, used_ms: Option<u64>) -> Sample {
+        let ms_ = Duration::from_millis;
+        let at = base + ms_(ms);
+        Sample { at, total, idle, cpus: 2, own: ms_(own_ms), used: used_ms.map(ms_) }
+    }
+
+    #[test]
+    fn spare_counts_idle_cpus_and_its_own_time_within_a_quota() {
+        let t = Instant::now();
+        let hz = ticks_per_second() as u64;
+        let (no_quota, half) = (SpareCpu { last: None, busy: true, quota: None }, 0.5);
+        // 2 CPUs over 1 s: 2 * hz ticks, a quarter idle: half a CPU spare.
+        let (a, b) = (at(t, 0, 0, 0, 0, None), at(t, 1000, 2 * hz, hz / 2, 0, None));
+        assert!((no_quota.spare(&a, &b) - 0.5).abs() < 0.01);
+        // The same, this thread having used half a CPU of it: one CPU spare.
+        let b = at(t, 1000, 2 * hz, hz / 2, 500, None);
+        assert!((no_quota.spare(&a, &b) - 1.0).abs() < 0.01);
+        // A quota of half a CPU, the cgroup using 0.45 s a second (none of it ours): 0.05.
+        let quota = SpareCpu { last: None, busy: true, quota: Some((PathBuf::new(), half)) };
+        let (a, b) = (at(t, 0, 0, 0, 0, Some(0)), at(t, 1000, 2 * hz, hz, 0, Some(450)));
+        assert!((quota.spare(&a, &b) - 0.05).abs() < 0.01, "{}", quota.spare(&a, &b));
     }
 
     #[test]
