@@ -311,7 +311,9 @@ pub fn settle(
     let staged = staged_name(name);
     let st = match fstatat(dir.as_fd(), &*staged, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) => st,
-        Err(nix::errno::Errno::ENOENT) => return Ok(None),
+        // A name too long to stage (over NAME_MAX - 16 bytes) is never staged:
+        // its rotations are made in place.
+        Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ENAMETOOLONG) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
     shift_into(dir, name, &staged, keep, moved)?;

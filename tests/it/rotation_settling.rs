@@ -173,3 +173,19 @@ fn a_rotation_after_the_log_directory_was_replaced_happens_in_the_new_one() {
         [old.join("app.log.1"), old.join("app.log"), archive(&log, 1), log.clone()].iter().map(|f| read(f)).collect();
     assert_consecutive(&texts.iter().map(String::as_str).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_log_name_too_long_to_stage_still_rotates_in_place() {
+    let g = Guard::new();
+    // 240 bytes: `.NAME.detach-rotated` passes NAME_MAX (255), `NAME.1` does not.
+    let log = g.path(&"a".repeat(240));
+    let script = "for i in $(seq 600); do echo \"tick $i\"; done";
+    let opts = ["--foreground", "--rotate-size", "1K", "--rotate-keep", "2", "--log", s(&log)];
+    let out = g.run(detach().args(opts).args(["--", "sh", "-c", script]));
+    assert_eq!(out.code(), Some(0), "{out:?}");
+    let texts: Vec<String> = [2, 1].iter().map(|&i| read(&archive(&log, i))).chain([read(&log)]).collect();
+    let all = texts.concat();
+    assert!(!all.contains("detach:"), "detach complained: {all}");
+    assert!(texts[0].starts_with("tick ") && all.ends_with("tick 600\n"), "{:?}", names(g.dir.path()));
+    assert_consecutive(&texts.iter().map(String::as_str).collect::<Vec<_>>());
+}
